@@ -1,0 +1,58 @@
+"""Timing helpers shared by the benchmarks: ratios measured in one process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import jax
+
+
+def best_time(fn: Callable, *args, repeat: int = 7, number: int = 0, min_time: float = 0.2) -> float:
+    """Best-of-``repeat`` wall time in seconds of one call of a compiled ``fn(*args)``.
+
+    ``fn`` is called once to compile and warm up; each timing then runs ``number`` calls (chosen so
+    that one timing lasts about ``min_time`` seconds when ``number`` is 0) and blocks on the result.
+    """
+    jax.block_until_ready(fn(*args))
+    if number <= 0:
+        number = 1
+        while True:
+            t0 = time.perf_counter()
+            for _ in range(number):
+                out = fn(*args)
+            jax.block_until_ready(out)
+            dt = time.perf_counter() - t0
+            if dt >= min_time or number >= 1 << 16:
+                break
+            number *= 2
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            out = fn(*args)
+        jax.block_until_ready(out)
+        best = min(best, (time.perf_counter() - t0) / number)
+    return best
+
+
+def interleaved_times(fns: dict[str, Callable], *args, rounds: int = 5, **kw) -> dict[str, float]:
+    """Best time of each function, alternating between them so drift in machine load is shared."""
+    best = {name: float("inf") for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            best[name] = min(best[name], best_time(fn, *args, repeat=1, **kw))
+    return best
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    """A plain-text table (GitHub markdown) of ``rows`` with the given ``columns``."""
+    def fmt(v):
+        return f"{v:.2f}" if isinstance(v, float) else str(v)
+
+    cells = [[fmt(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)) + " |"]
+    lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    lines += ["| " + " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) + " |" for row in cells]
+    return "\n".join(lines)
