@@ -8,7 +8,9 @@ from collections.abc import Callable
 import jax
 
 
-def best_time(fn: Callable, *args, repeat: int = 7, number: int = 0, min_time: float = 0.2) -> float:
+def best_time(
+    fn: Callable, *args, repeat: int = 7, number: int = 0, min_time: float = 0.2
+) -> float:
     """Best-of-``repeat`` wall time in seconds of one call of a compiled ``fn(*args)``.
 
     ``fn`` is called once to compile and warm up; each timing then runs ``number`` calls (chosen so
@@ -47,6 +49,7 @@ def interleaved_times(fns: dict[str, Callable], *args, rounds: int = 5, **kw) ->
 
 def table(rows: list[dict], columns: list[str]) -> str:
     """A plain-text table (GitHub markdown) of ``rows`` with the given ``columns``."""
+
     def fmt(v):
         return f"{v:.2f}" if isinstance(v, float) else str(v)
 
@@ -54,5 +57,8 @@ def table(rows: list[dict], columns: list[str]) -> str:
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)) + " |"]
     lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    lines += ["| " + " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) + " |" for row in cells]
+    lines += [
+        "| " + " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) + " |"
+        for row in cells
+    ]
     return "\n".join(lines)
