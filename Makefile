@@ -30,7 +30,7 @@ lint: $(STAMP)
 
 test: lint
 	$(PY) -m pytest -q --ignore=tests/multidevice
-	XLA_FLAGS=--xla_force_host_platform_device_count=8 $(PY) -m pytest -q -p no:doctest tests/multidevice
+	XLA_FLAGS=--xla_force_host_platform_device_count=8 $(PY) -m pytest -q tests/multidevice
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run

@@ -144,7 +144,7 @@ def _guarded(z, beta, mask, axes, finish):
 
 
 def _safe_total(s):
-    """The normaliser, with 1 in place of 0 for an empty or fully masked slice (then all e are 0)."""
+    """The normaliser, with 1 in place of 0 for an empty or fully masked slice (all e are 0)."""
     return jnp.where(s == 0, 1.0, s)
 
 
@@ -167,11 +167,16 @@ def _finite_beta(beta):
     return jnp.where(jnp.isinf(beta), 0.0, beta)
 
 
+def _minus(z, m):
+    """z − m, with 0 where z = m = ±inf; differentiable in z wherever m is finite."""
+    return jnp.where(jnp.isfinite(m), z - m, jnp.where(z == m, 0.0, z - m))
+
+
 def _centred(z, beta, mask, axes, p):
     """z − ⟨p, z⟩, computed as d − ⟨p, d⟩ with d = z − M, finite wherever z is."""
     z = _up(z, beta)
     m = _extreme(z, beta, mask, axes)
-    d = jnp.where(z == m, 0.0, z - m)
+    d = _minus(z, m)
     live = p > 0
     mean = jnp.sum(jnp.where(live, p * jnp.where(live, d, 0.0), 0.0), axis=axes, keepdims=True)
     return d - mean, live
@@ -513,8 +518,8 @@ def smooth_max(
 
     At :math:`\beta = 0` the function has no limit (it tends to :math:`+\infty` from the right and
     :math:`-\infty` from the left when two or more entries are live). The value returned is the
-    right-hand limit: :math:`+\infty` when at least two unmasked entries are finite-or-infinite and
-    not all :math:`-\infty`, and :math:`\max z` for a single entry; the gradient there is the uniform
+    right-hand limit: :math:`+\infty` when at least two entries are unmasked and not all are
+    :math:`-\infty`, and :math:`\max z` for a single entry; the gradient there is the uniform
     softargmax. Use :func:`mellowmax` for a smooth maximum that is finite (the mean) at β = 0.
 
     Non-finite input: entries at :math:`+\infty` give :math:`+\infty`, an all-:math:`-\infty` slice
@@ -639,7 +644,7 @@ def _wlse_impl(a, b, mask, axes):
     valid = b != 0 if mask is None else (b != 0) & mask
     m = jnp.max(jnp.where(valid, a, -_INF), axis=axes, keepdims=True, initial=-_INF)
     m = jax.lax.stop_gradient(m)
-    e = jnp.exp(jnp.where(a == m, 0.0, a - m))
+    e = jnp.exp(_minus(a, m))
     s = jnp.sum(jnp.where(valid, b * e, 0.0), axis=axes, keepdims=True)
     out = m + jnp.log(jnp.abs(s))
     sign = jnp.where(out == -_INF, 0.0, jnp.sign(s))
@@ -686,8 +691,8 @@ def logsumexp(
     ``b`` are weights (possibly negative; entries with ``b == 0`` are left out of the sum, whatever
     ``a`` is), ``return_sign`` returns the sign of the sum, and without it a negative sum gives NaN.
     Where :func:`jax.nn.logsumexp` differs, this one is right: an all-:math:`-\infty` slice gives
-    :math:`-\infty` with a finite gradient (the uniform softargmax); the derivative with respect to a
-    zero weight is :math:`e^{a_i}/\sum_j b_j e^{a_j}`, not 0; 16-bit input accumulates in float32
+    :math:`-\infty` with a finite gradient (the uniform softargmax); the derivative with respect to
+    a zero weight is :math:`e^{a_i}/\sum_j b_j e^{a_j}`, not 0; 16-bit input accumulates in float32
     and returns its own dtype. A sum that is exactly zero gives :math:`-\infty`, sign 0 and a zero
     gradient. Without ``b`` this is :func:`smooth_max` at :math:`\beta = 1`.
 

@@ -1,0 +1,550 @@
+"""Tests of the kernel: softargmax and its relatives at every β, on every edge case."""
+
+import chex
+import hypothesis.extra.numpy as hnp
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.special as sps
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jax.test_util import check_grads
+
+import softjax as sjx
+
+INF = float("inf")
+NAN = float("nan")
+transforms = pytest.mark.parametrize("jit", [jax.jit, lambda f: f], ids=["jit", "eager"])
+
+
+def softargmax_b(z, b, **kw):
+    return sjx.softargmax(z, beta=b, **kw)
+
+
+# ------------------------------------------------------------------------------------------------
+# 1. The seed's examples
+
+
+@transforms
+def test_seed_examples(jit):
+    onehot = jit(lambda z: sjx.argmax_onehot(z))
+    np.testing.assert_array_equal(onehot(jnp.array([1.0, 5.0, 10.0])), [0, 0, 1])
+    np.testing.assert_array_equal(onehot(jnp.array([1.0, 5.0, 5.0])), [0, 0.5, 0.5])
+    np.testing.assert_array_equal(onehot(jnp.full(4, 3.0)), [0.25] * 4)
+    sm = jit(softargmax_b)
+    np.testing.assert_allclose(sm(jnp.array([0.0, 10.0]), 1.0), [0.0000454, 0.9999546], atol=1e-7)
+    np.testing.assert_allclose(sm(jnp.array([0.0, 10.0]), 1 / 100), [0.475, 0.525], atol=1e-3)
+    for b in [0.0, 1.0, -1.0, 1e30, -1e30, INF, -INF]:
+        np.testing.assert_array_equal(sm(jnp.array([1.0, 1.0]), b), [0.5, 0.5])
+    np.testing.assert_array_equal(sm(jnp.array([1.0, 1.0001]), 1e7), [0, 1])
+    np.testing.assert_array_equal(sm(jnp.array([1.0, 0.9999]), 1e7), [1, 0])
+    # the argmin mirror
+    np.testing.assert_array_equal(sjx.argmin_onehot(jnp.array([1.0, 5.0, 10.0])), [1, 0, 0])
+    np.testing.assert_array_equal(sjx.argmin_onehot(jnp.array([5.0, 1.0, 1.0])), [0, 0.5, 0.5])
+    smin = jit(lambda z, b: sjx.softargmin(z, beta=b))
+    np.testing.assert_allclose(smin(jnp.array([0.0, 10.0]), 1.0), [0.9999546, 0.0000454], atol=1e-7)
+    np.testing.assert_array_equal(smin(jnp.array([1.0, 1.0001]), 1e7), [1, 0])
+    np.testing.assert_array_equal(smin(jnp.array([1.0, 0.9999]), 1e7), [0, 1])
+
+
+# ------------------------------------------------------------------------------------------------
+# 2. Exact limits from one compiled function
+
+
+def _tied_data(seed=0, shape=(16, 7)):
+    rng = np.random.default_rng(seed)
+    return jnp.asarray(rng.integers(-3, 4, size=shape).astype(np.float32))  # many ties
+
+
+def test_limits_bit_for_bit_and_no_recompile():
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def f(z, b):
+        return sjx.softargmax(z, beta=b)
+
+    z = _tied_data()
+    z = z.at[0, 0].set(INF).at[1].set(-INF).at[2, 3].set(-INF)
+    np.testing.assert_array_equal(f(z, INF), sjx.argmax_onehot(z))
+    np.testing.assert_array_equal(f(z, -INF), sjx.argmin_onehot(z))
+    np.testing.assert_array_equal(f(z, 0.0), jnp.full(z.shape, 1 / 7, jnp.float32))
+    for b in [1.0, -2.0, 1e-30, 1e30]:
+        f(z, b)  # no retrace for any β
+
+
+def test_beta_zero_uniform_over_unmasked_with_infinities():
+    z = jnp.array([INF, -INF, 1.0, 2.0, NAN])
+    mask = jnp.array([True, True, True, False, False])
+    np.testing.assert_allclose(sjx.softargmax(z, beta=0.0, where=mask), [1 / 3, 1 / 3, 1 / 3, 0, 0])
+    np.testing.assert_allclose(sjx.softargmax(z[:3], beta=0.0), [1 / 3] * 3)
+
+
+def test_argmax_onehot_with_mask_and_axes():
+    z = jnp.array([[1.0, 9.0], [3.0, 2.0]])
+    np.testing.assert_array_equal(sjx.argmax_onehot(z, axis=None), [[0, 1], [0, 0]])
+    np.testing.assert_array_equal(sjx.argmax_onehot(z, axis=0), [[0, 1], [1, 0]])
+    mask = jnp.array([[True, False], [True, True]])
+    np.testing.assert_array_equal(sjx.argmax_onehot(z, where=mask), [[1, 0], [1, 0]])
+    assert jnp.all(jax.grad(lambda z: (sjx.argmax_onehot(z) * jnp.arange(2.0)[None]).sum())(z) == 0)
+
+
+# ------------------------------------------------------------------------------------------------
+# 3. No NaN for huge |β z| under jit
+
+
+def test_huge_beta_times_z_under_jit():
+    ours = jax.jit(lambda z, b: sjx.softargmax(z, beta=b))
+    theirs = jax.jit(lambda z, b: jax.nn.softmax(b * z))
+    z = jnp.array([0.0, 10.0])
+    assert jnp.isnan(theirs(z, 3e9)).any()  # the failure this library exists to avoid
+    for b in [3e9, 1e10, 1e30, 3e38]:
+        np.testing.assert_array_equal(ours(z, b), [0, 1])
+        np.testing.assert_array_equal(ours(z, -b), [1, 0])
+    rng = np.random.default_rng(1)
+    x = jnp.asarray(rng.standard_normal((64, 128)), jnp.float32)
+    for b in [1e8, 3e9, 1e20]:
+        np.testing.assert_array_equal(ours(x, b), sjx.argmax_onehot(x))
+    lse = jax.jit(lambda z, b: sjx.smooth_max(z, beta=b))
+    np.testing.assert_allclose(lse(x, 1e20), x.max(-1))
+
+
+# ------------------------------------------------------------------------------------------------
+# 4. Non-finite input
+
+
+@transforms
+def test_all_minus_inf_is_a_tie_with_finite_gradients(jit):
+    z = jnp.full((3,), -INF)
+    for b in [1.0, -1.0, 0.0, INF, -INF]:
+        np.testing.assert_allclose(jit(softargmax_b)(z, b), [1 / 3] * 3, rtol=1e-7)
+    assert jit(sjx.logsumexp)(z) == -INF
+    assert jit(lambda z: sjx.smooth_max(z, beta=2.0))(z) == -INF
+    for f in [
+        lambda z: sjx.logsumexp(z),
+        lambda z: sjx.smooth_max(z, beta=2.0),
+        lambda z: sjx.softargmax(z, beta=2.0)[0],
+        lambda z: sjx.log_softargmax(z, beta=2.0)[0],
+    ]:
+        g = jit(jax.grad(f))(z)
+        assert jnp.isfinite(g).all(), g
+    np.testing.assert_allclose(jax.grad(sjx.logsumexp)(z), [1 / 3] * 3)
+    assert jnp.isnan(jax.grad(jax.nn.logsumexp)(z)).all()  # jax issue 6811
+
+
+def test_plus_inf_entries_share_the_mass():
+    z = jnp.array([INF, 0.0, INF, -INF])
+    for b in [0.5, 3.0, INF]:
+        np.testing.assert_array_equal(sjx.softargmax(z, beta=b), [0.5, 0, 0.5, 0])
+    assert sjx.smooth_max(z) == INF
+    assert sjx.logsumexp(z) == INF
+    np.testing.assert_array_equal(jax.grad(sjx.logsumexp)(z), [0.5, 0, 0.5, 0])
+
+
+def test_nan_propagates_unless_masked():
+    z = jnp.array([[NAN, 1.0, 2.0], [0.0, 1.0, 2.0]])
+    for b in [1.0, 0.0, INF, -3.0]:
+        out = sjx.softargmax(z, beta=b)
+        assert jnp.isnan(out[0]).all() and jnp.isfinite(out[1]).all()
+        assert jnp.isnan(sjx.smooth_max(z, beta=b)[0])
+    mask = jnp.array([[False, True, True], [True, True, True]])
+    out = sjx.softargmax(z, where=mask)
+    np.testing.assert_allclose(out[0], [0, *jax.nn.softmax(jnp.array([1.0, 2.0]))], rtol=1e-6)
+    for f in [sjx.softargmax, sjx.log_softargmax]:
+        g = jax.grad(lambda z, f=f: jnp.where(mask, f(z, where=mask), 0.0).sum())(z)
+        assert jnp.isfinite(g).all() and g[0, 0] == 0
+    g = jax.grad(lambda z: sjx.smooth_max(z, where=mask).sum())(z)
+    assert g[0, 0] == 0 and jnp.isfinite(g).all()
+
+
+@transforms
+def test_fully_masked_slice(jit):
+    z = jnp.array([[1.0, 2.0], [3.0, 4.0]])
+    mask = jnp.array([[False, False], [True, True]])
+    np.testing.assert_array_equal(jit(lambda z: sjx.softargmax(z, where=mask))(z)[0], [0, 0])
+    np.testing.assert_array_equal(
+        jit(lambda z: sjx.log_softargmax(z, where=mask))(z)[0], [-INF] * 2
+    )
+    assert jit(lambda z: sjx.logsumexp(z, axis=-1, where=mask))(z)[0] == -INF
+    for b in [1.0, -1.0, 0.0, INF]:
+        assert jit(lambda z, b: sjx.smooth_max(z, beta=b, where=mask))(z, b)[0] == -INF
+    for f in [
+        lambda z: sjx.smooth_max(z, where=mask)[0],
+        lambda z: sjx.logsumexp(z, axis=-1, where=mask)[0],
+        lambda z: sjx.softargmax(z, where=mask)[0].sum(),
+        lambda z: jnp.where(mask, sjx.log_softargmax(z, where=mask), 0.0).sum(),
+    ]:
+        g = jit(jax.grad(f))(z)
+        assert jnp.isfinite(g).all() and (g[0] == 0).all(), g
+
+
+# ------------------------------------------------------------------------------------------------
+# 5. Masking
+
+
+@pytest.mark.parametrize("beta", [0.7, -2.0, 0.0, INF, -INF])
+def test_mask_equals_function_of_the_kept_entries(beta):
+    rng = np.random.default_rng(2)
+    z = jnp.asarray(rng.standard_normal(9), jnp.float32)
+    m = np.array([1, 0, 1, 1, 0, 0, 1, 1, 0], bool)
+    out = sjx.softargmax(z, beta=beta, where=m)
+    np.testing.assert_allclose(out[m], sjx.softargmax(z[m], beta=beta), rtol=1e-6)
+    np.testing.assert_array_equal(out[~m], 0)
+    lout = sjx.log_softargmax(z, beta=beta, where=m)
+    np.testing.assert_allclose(lout[m], sjx.log_softargmax(z[m], beta=beta), rtol=1e-6)
+    for f in [sjx.smooth_max, sjx.smooth_min, sjx.mellowmax]:
+        np.testing.assert_allclose(f(z, beta=beta, where=m), f(z[m], beta=beta), rtol=1e-6)
+
+
+def test_masked_gradient_is_exactly_zero_for_huge_values():
+    z = jnp.array([1e30, 1.0, 2.0, 3e38])
+    m = jnp.array([False, True, True, False])
+    for f in [
+        lambda z: sjx.smooth_max(z, where=m),
+        lambda z: sjx.logsumexp(z, where=m),
+        lambda z: (sjx.softargmax(z, where=m) * jnp.arange(4.0)).sum(),
+        lambda z: jnp.where(m, sjx.log_softargmax(z, where=m), 0.0).sum(),
+    ]:
+        g = jax.grad(f)(z)
+        assert g[0] == 0 and g[3] == 0 and jnp.isfinite(g).all(), g
+
+
+# ------------------------------------------------------------------------------------------------
+# 6. 16-bit input
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
+def test_16_bit_accumulates_in_float32(dtype):
+    x = jnp.zeros(2**17, dtype)
+    p = sjx.softargmax(x)
+    assert p.dtype == dtype
+    np.testing.assert_allclose(float(p.astype(jnp.float32).sum()), 1.0, rtol=2e-3)
+    lse = sjx.logsumexp(x)
+    assert lse.dtype == dtype
+    np.testing.assert_allclose(float(lse), np.log(2**17), rtol=1e-2)
+    if dtype == jnp.float16:
+        assert jnp.isinf(jax.nn.logsumexp(x))  # jax accumulates in float16 and overflows
+    g = jax.grad(lambda x: sjx.smooth_max(x).astype(jnp.float32))(x)
+    assert g.dtype == dtype
+    for f in [sjx.log_softargmax, sjx.softargmin]:
+        assert f(x[:4]).dtype == dtype
+
+
+# ------------------------------------------------------------------------------------------------
+# 7. Integers and empty axes
+
+
+def test_integers_promote_and_empty_axes():
+    out = sjx.softargmax(jnp.array([1, 2, 3]))
+    assert out.dtype == jnp.zeros(()).dtype
+    np.testing.assert_allclose(out, sps.softmax([1.0, 2.0, 3.0]), rtol=1e-6)
+    assert sjx.softargmax(jnp.zeros((0,))).shape == (0,)
+    assert sjx.log_softargmax(jnp.zeros((3, 0))).shape == (3, 0)
+    assert sjx.logsumexp(jnp.zeros((0,))) == -INF
+    assert sjx.smooth_max(jnp.zeros((2, 0)), beta=3.0).shape == (2,)
+    np.testing.assert_array_equal(sjx.smooth_max(jnp.zeros((2, 0))), [-INF, -INF])
+    np.testing.assert_array_equal(sjx.argmax_onehot([True, False]), [1.0, 0.0])
+
+
+# ------------------------------------------------------------------------------------------------
+# 8. logsumexp: SciPy's cases and the derivative with respect to a zero weight
+
+
+def _close(ours, ref, **kw):
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(ref), **kw)
+
+
+def test_logsumexp_scipy_cases():
+    with jax.enable_x64(True):
+        a = np.arange(200.0)
+        _close(sjx.logsumexp(a), np.log(np.sum(np.exp(a))), rtol=1e-12)
+        a = np.array([1000.0, 1000.0])
+        _close(sjx.logsumexp(a), 1000.0 + np.log(2.0), rtol=1e-12)
+        x = np.array([1e-40] * 1000000)
+        logx = np.log(x)
+        _close(np.exp(sjx.logsumexp(logx)), x.sum(), rtol=1e-10)
+        big = np.array([[1e10, 1e-10], [-1e10, -np.inf]])
+        _close(sjx.logsumexp(big, axis=-1), [1e10, -1e10])
+        _close(sjx.logsumexp(big, axis=-1, keepdims=True), [[1e10], [-1e10]])
+        _close(sjx.logsumexp(big, axis=(-1, -2)), 1e10)
+        X = np.random.default_rng(3).random((3, 4)) + 0.5
+        for axis in [None, 0, 1]:
+            _close(np.exp(sjx.logsumexp(np.log(X), axis=axis)), X.sum(axis=axis), rtol=1e-12)
+        # weights, negative weights, return_sign
+        a = np.arange(200.0)
+        b = np.arange(200.0, 0, -1.0)
+        _close(sjx.logsumexp(a, b=b), np.log(np.sum(b * np.exp(a))), rtol=1e-12)
+        B = np.random.default_rng(4).random((3, 4))
+        for axis in [None, 0, 1]:
+            ref = (B * X).sum(axis=axis)
+            _close(np.exp(sjx.logsumexp(np.log(X), b=B, axis=axis)), ref, rtol=1e-12)
+        r, s = sjx.logsumexp(np.array([1.0, 2.0]), b=np.array([1.0, -1.0]), return_sign=True)
+        _close(r, np.log(np.e**2 - np.e), rtol=1e-12)
+        assert s == -1
+        r, s = sjx.logsumexp(np.array([1.0, 1.0]), b=np.array([1.0, -1.0]), return_sign=True)
+        assert r == -INF and s == 0
+        r, s = sjx.logsumexp(np.ones((1, 2, 4)), axis=-1, keepdims=True, return_sign=True)
+        assert r.shape == s.shape == (1, 2, 1)
+        # infinities and NaN
+        assert sjx.logsumexp(np.array([INF])) == INF
+        assert sjx.logsumexp(np.array([-INF])) == -INF
+        assert np.isnan(sjx.logsumexp(np.array([NAN])))
+        for x, y in [(-INF, -INF), (-INF, INF), (INF, -INF), (INF, INF)]:
+            with np.errstate(divide="ignore"):
+                ref = np.log(np.sum(np.exp([x, y])))
+            assert sjx.logsumexp(np.array([x, y])) == ref
+        # b == 0 removes the entry whatever a is
+        _close(sjx.logsumexp(np.array([1.0, 10000.0]), b=np.array([1.0, 0.0])), 1.0)
+        # the sign of the log of a positive or negative sum
+        a = np.array([3.06409428, 0.37251854, 3.87471931])
+        b = np.array([1.88190708, 2.84174795, -0.85016884])
+        _close(sjx.logsumexp(a, b=b), sps.logsumexp(a, b=b), rtol=1e-12)
+        b = np.array([1.88190708, 2.84174795, -3.85016884])
+        assert np.isnan(sjx.logsumexp(a, b=b))
+        for b, sign in [(None, 1.0), (np.array([-1.0]), -1.0)]:
+            val, s = sjx.logsumexp(np.array([INF]), b=b, return_sign=True)
+            assert np.isinf(val) and s == sign
+        # against scipy on random data with broadcast weights
+        rng = np.random.default_rng(5)
+        a = rng.standard_normal((4, 5))
+        b = rng.standard_normal((4, 5))
+        for axis in [None, 0, 1, (0, 1)]:
+            r, s = sjx.logsumexp(a, b=b, axis=axis, return_sign=True)
+            rr, ss = sps.logsumexp(a, b=b, axis=axis, return_sign=True)
+            _close(r, rr, rtol=1e-12)
+            _close(s, ss)
+
+
+def test_logsumexp_matches_jax_signature():
+    import inspect
+
+    ours = inspect.signature(sjx.logsumexp)
+    theirs = inspect.signature(jax.nn.logsumexp)
+    assert list(ours.parameters) == list(theirs.parameters)
+    for name, p in theirs.parameters.items():
+        assert ours.parameters[name].default == p.default
+        assert ours.parameters[name].kind == p.kind
+
+
+def test_logsumexp_gradient_with_respect_to_a_zero_weight():
+    with jax.enable_x64(True):
+        a = jnp.array([1.0, 2.0, -0.5])
+        b = jnp.array([0.0, 1.0, 2.0])
+        g = jax.grad(lambda b: sjx.logsumexp(a, b=b))(b)
+        total = np.sum(np.asarray(b) * np.exp(np.asarray(a)))
+        _close(g, np.exp(np.asarray(a)) / total, rtol=1e-12)
+        assert jax.grad(lambda b: jax.nn.logsumexp(a, b=b))(b)[0] == 0  # jax's answer
+        ga = jax.grad(lambda a: sjx.logsumexp(a, b=b))(a)
+        _close(ga, np.asarray(b) * np.exp(np.asarray(a)) / total, rtol=1e-12)
+        check_grads(lambda a, b: sjx.logsumexp(a, b=b), (a, b + 0.5), order=2, modes=["fwd", "rev"])
+
+
+# ------------------------------------------------------------------------------------------------
+# 9. Gradients
+
+
+def test_softargmax_saves_one_residual():
+    x = jnp.ones((4, 8))
+    _, vjp = jax.vjp(lambda x: sjx.softargmax(x, beta=2.0), x)
+    big = [leaf for leaf in jax.tree_util.tree_leaves(vjp) if np.shape(leaf) == x.shape]
+    assert len(big) == 1
+    _, vjp = jax.vjp(lambda x: sjx.smooth_max(x, beta=2.0), x)
+    big = [leaf for leaf in jax.tree_util.tree_leaves(vjp) if np.shape(leaf) == x.shape]
+    assert len(big) == 1
+
+
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("beta", [0.8, -1.3])
+def test_check_grads_order_2(masked, beta):
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(6)
+        z = jnp.asarray(rng.standard_normal((3, 5)))
+        w = jnp.asarray(rng.standard_normal((3, 5)))
+        mask = jnp.asarray(rng.random((3, 5)) > 0.3).at[:, 0].set(True) if masked else None
+
+        def fns(name):
+            if name == "softargmax":
+                return lambda z, b: (sjx.softargmax(z, beta=b, where=mask) * w).sum()
+            if name == "log_softargmax":
+                return lambda z, b: jnp.where(
+                    mask if masked else True, sjx.log_softargmax(z, beta=b, where=mask), 0.0
+                ).sum()
+            if name == "mellowmax":
+                return lambda z, b: (sjx.mellowmax(z, beta=b, where=mask) * w[:, 0]).sum()
+            return lambda z, b: (sjx.smooth_max(z, beta=b, where=mask) * w[:, 0]).sum()
+
+        for name in ["softargmax", "log_softargmax", "smooth_max", "mellowmax"]:
+            check_grads(fns(name), (z, jnp.asarray(beta)), order=2, modes=["fwd", "rev"])
+            # a β per row
+            b = jnp.asarray([[beta], [2 * beta], [-0.5]])
+            check_grads(fns(name), (z, b), order=2, modes=["rev"])
+
+
+def test_gradient_identities():
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(7)
+        z = jnp.asarray(rng.standard_normal(6))
+        for beta in [0.3, 2.0, -1.5]:
+            p = sjx.softargmax(z, beta=beta)
+            _close(jax.grad(lambda z, b=beta: sjx.smooth_max(z, beta=b))(z), p, rtol=1e-12)
+            dsig = jax.jacfwd(lambda b: sjx.softargmax(z, beta=b))(beta)
+            _close(dsig, p * (z - jnp.dot(p, z)), rtol=1e-10, atol=1e-14)
+            h = -jnp.sum(p * jnp.log(p))
+            _close(jax.grad(lambda b: sjx.smooth_max(z, beta=b))(beta), -h / beta**2, rtol=1e-10)
+            hess = jax.hessian(lambda z, b=beta: sjx.smooth_max(z, beta=b))(z)
+            _close(hess, beta * (jnp.diag(p) - jnp.outer(p, p)), rtol=1e-10, atol=1e-14)
+            logp_b = jax.jacfwd(lambda b: sjx.log_softargmax(z, beta=b))(beta)
+            _close(logp_b, z - jnp.dot(p, z), rtol=1e-10)
+
+
+def test_mellowmax_limits_and_slope_at_zero():
+    with jax.enable_x64(True):
+        z = jnp.array([1.0, 2.0, 6.0])
+        assert sjx.mellowmax(z, beta=0.0) == 3.0
+        assert sjx.mellowmax(z, beta=INF) == 6.0
+        assert sjx.mellowmax(z, beta=-INF) == 1.0
+        _close(sjx.mellowmax(z, beta=1e-9), 3.0 + 1e-9 * np.var([1.0, 2.0, 6.0]) / 2, rtol=1e-14)
+        _close(jax.grad(lambda b: sjx.mellowmax(z, beta=b))(0.0), np.var([1.0, 2.0, 6.0]) / 2)
+        betas = jnp.linspace(-5, 5, 41)
+        vals = jax.vmap(lambda b: sjx.mellowmax(z, beta=b))(betas)
+        assert jnp.all(jnp.diff(vals) > 0)
+
+
+def test_smooth_max_at_beta_zero_is_the_right_limit():
+    z = jnp.array([1.0, 2.0])
+    assert sjx.smooth_max(z, beta=0.0) == INF
+    assert sjx.smooth_min(z, beta=0.0) == -INF
+    assert sjx.smooth_max(jnp.array([5.0]), beta=0.0) == 5.0
+    assert sjx.smooth_max(jnp.array([-INF, -INF]), beta=0.0) == -INF
+    np.testing.assert_allclose(jax.grad(lambda z: sjx.smooth_max(z, beta=0.0))(z), [0.5, 0.5])
+
+
+def test_limits_of_values_and_gradients_at_infinite_beta():
+    z = jnp.array([1.0, 3.0, 3.0, -2.0])
+    assert sjx.smooth_max(z, beta=INF) == 3.0
+    assert sjx.smooth_max(z, beta=-INF) == -2.0
+    assert sjx.smooth_min(z, beta=INF) == -2.0
+    np.testing.assert_array_equal(
+        jax.grad(lambda z: sjx.smooth_max(z, beta=INF))(z), [0, 0.5, 0.5, 0]
+    )
+    np.testing.assert_array_equal(jax.grad(lambda b: sjx.smooth_max(z, beta=b))(INF), 0.0)
+    g = jax.grad(lambda z: (sjx.softargmax(z, beta=INF) * jnp.arange(4.0)).sum())(z)
+    np.testing.assert_array_equal(g, 0)
+    logp = sjx.log_softargmax(z, beta=INF)
+    np.testing.assert_allclose(logp, [-INF, -np.log(2), -np.log(2), -INF], rtol=1e-7)
+
+
+# ------------------------------------------------------------------------------------------------
+# 10. Agreement with SciPy in float64
+
+
+@pytest.mark.parametrize("beta", [1e-3, 0.1, 1.0, 7.5, 60.0, -1e-3, -0.5, -60.0])
+def test_agrees_with_scipy_float64(beta):
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(8)
+        z = rng.standard_normal((5, 33)) * 3
+        # XLA flushes subnormal results to zero, hence the tiny atol
+        ref = sps.softmax(beta * z, axis=-1)
+        _close(sjx.softargmax(z, beta=beta), ref, rtol=1e-10, atol=1e-300)
+        _close(sjx.log_softargmax(z, beta=beta), sps.log_softmax(beta * z, axis=-1), rtol=1e-10)
+        ref = sps.logsumexp(beta * z, axis=-1) / beta
+        _close(sjx.smooth_max(z, beta=beta), ref, rtol=1e-10)
+        _close(sjx.logsumexp(z * beta, axis=-1), sps.logsumexp(beta * z, axis=-1), rtol=1e-10)
+        ref = (sps.logsumexp(beta * z, axis=-1) - np.log(33)) / beta
+        _close(sjx.mellowmax(z, beta=beta), ref, rtol=1e-9)
+        ref = sps.softmax(beta * z)
+        _close(sjx.softargmax(z, beta=beta, axis=(0, 1)), ref, rtol=1e-10, atol=1e-300)
+
+
+# ------------------------------------------------------------------------------------------------
+# 11. Wrong static input
+
+
+def test_errors_name_the_argument():
+    z = jnp.ones((2, 3))
+    with pytest.raises(ValueError, match="axis"):
+        sjx.softargmax(z, axis=2)
+    with pytest.raises(ValueError, match="axis.*repeats"):
+        sjx.smooth_max(z, axis=(0, -2))
+    with pytest.raises(TypeError, match="axis"):
+        sjx.softargmax(z, axis=1.0)
+    with pytest.raises(TypeError, match="axis"):
+        sjx.softargmax(z, axis=True)
+    with pytest.raises(TypeError, match="positional"):
+        sjx.softargmax(z, -1.0)
+    with pytest.raises(TypeError, match="positional"):
+        sjx.smooth_max(z, 2.0)
+    with pytest.raises(ValueError, match="beta"):
+        sjx.softargmax(z, beta=jnp.ones(2))  # one β per row must keep the reduced axis
+    with pytest.raises(ValueError, match="beta"):
+        sjx.softargmax(z, beta=jnp.ones((1, 1, 1)))
+    with pytest.raises(TypeError, match="where"):
+        sjx.softargmax(z, where=jnp.ones((2, 3)))
+    with pytest.raises(ValueError, match="where"):
+        sjx.softargmax(z, where=jnp.ones((2,), bool))
+    with pytest.raises(TypeError, match="z"):
+        sjx.softargmax(jnp.ones(3, jnp.complex64))
+
+
+# ------------------------------------------------------------------------------------------------
+# vmap, batches, per-row β
+
+
+def test_vmap_over_beta_and_batches():
+    rng = np.random.default_rng(9)
+    z = jnp.asarray(rng.standard_normal((4, 6)), jnp.float32)
+    betas = jnp.array([0.0, 0.5, -2.0, INF, -INF])
+    out = jax.vmap(lambda b: sjx.softargmax(z, beta=b))(betas)
+    for i, b in enumerate(betas):
+        np.testing.assert_allclose(out[i], sjx.softargmax(z, beta=b), rtol=1e-6)
+    out = jax.vmap(lambda zz: sjx.smooth_max(zz, beta=1.5))(z)
+    np.testing.assert_allclose(out, sjx.smooth_max(z, beta=1.5), rtol=1e-6)
+    per_row = jnp.array([[0.5], [INF], [0.0], [-1.0]])
+    out = sjx.softargmax(z, beta=per_row)
+    for i in range(4):
+        np.testing.assert_allclose(out[i], sjx.softargmax(z[i], beta=per_row[i, 0]), rtol=1e-6)
+    g = jax.grad(lambda b: sjx.smooth_max(z, beta=b).sum())(jnp.array([[0.5], [1.0], [2.0], [3.0]]))
+    assert g.shape == (4, 1)
+
+
+# ------------------------------------------------------------------------------------------------
+# Properties
+
+finite_rows = hnp.arrays(
+    np.float64,
+    hnp.array_shapes(min_dims=1, max_dims=1, min_side=1, max_side=12),
+    elements=st.floats(-50, 50, allow_nan=False, allow_infinity=False),
+)
+betas = st.floats(-20, 20, allow_nan=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(z=finite_rows, beta=betas, shift=st.floats(-100, 100), seed=st.integers(0, 2**16))
+def test_properties(z, beta, shift, seed):
+    with jax.enable_x64(True):
+        p = np.asarray(sjx.softargmax(z, beta=beta))
+        assert np.all(p >= 0)
+        np.testing.assert_allclose(p.sum(), 1.0, rtol=1e-12)
+        # shift invariance
+        _close(sjx.softargmax(z + shift, beta=beta), p, atol=1e-9)
+        # permutation equivariance
+        perm = np.random.default_rng(seed).permutation(len(z))
+        _close(sjx.softargmax(z[perm], beta=beta), p[perm], atol=1e-12)
+        # bounds: max <= smooth_max <= max + log(n)/β for β > 0
+        if beta > 0:
+            s = float(sjx.smooth_max(z, beta=beta))
+            assert z.max() - 1e-9 <= s <= z.max() + np.log(len(z)) / beta + 1e-9
+            s = float(sjx.smooth_min(z, beta=beta))
+            assert z.min() - np.log(len(z)) / beta - 1e-9 <= s <= z.min() + 1e-9
+
+
+@settings(max_examples=40, deadline=None)
+@given(z=finite_rows)
+def test_monotone_approach_to_the_limits(z):
+    with jax.enable_x64(True):
+        bs = jnp.array([0.0, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 50.0])
+        onehot = sjx.argmax_onehot(z)
+        mass = jax.vmap(lambda b: jnp.sum(sjx.softargmax(z, beta=b) * (onehot > 0)))(bs)
+        assert np.all(np.diff(np.asarray(mass)) >= -1e-12)  # mass on the arg max set grows
+        sm = jax.vmap(lambda b: sjx.smooth_max(z, beta=b))(bs[1:])
+        assert np.all(np.diff(np.asarray(sm)) <= 1e-12)  # smooth max decreases towards the max
+        assert np.all(np.asarray(sm) >= z.max() - 1e-9)
