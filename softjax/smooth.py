@@ -189,9 +189,10 @@ def _softargmax_jvp(axes, primals, tangents):
     p = _up(p_out, beta)
     out = jnp.zeros_like(p)
     if not isinstance(dz, SymbolicZero):
-        # σ ⊙ (ż − ⟨σ, ż⟩) β: only p (and β) are kept for the backward pass.
+        # σ ⊙ ((ż − ⟨σ, ż⟩) β): only p (and β) are kept for the backward pass, and the cotangent
+        # meets p before β, so a huge β cannot overflow it where p = 0.
         dz = _up(dz, beta)
-        out = p * (dz - jnp.sum(p * dz, axis=axes, keepdims=True)) * _finite_beta(beta)
+        out = p * ((dz - jnp.sum(p * dz, axis=axes, keepdims=True)) * _finite_beta(beta))
     if not isinstance(dbeta, SymbolicZero):
         # ∂σ/∂β = σ ⊙ (z − ⟨σ, z⟩)
         c, live = _centred(z, beta, mask, axes, p)
@@ -227,9 +228,10 @@ def _log_softargmax_jvp(axes, primals, tangents):
         dz = _up(dz, beta)
         out = (dz - jnp.sum(p * dz, axis=axes, keepdims=True)) * _finite_beta(beta)
     if not isinstance(dbeta, SymbolicZero):
-        # ∂ log σ / ∂β = z − ⟨σ, z⟩, finite wherever z is (also where σ underflows to 0).
+        # ∂ log σ / ∂β = z − ⟨σ, z⟩, finite wherever z is (also where σ underflows to 0); an
+        # infinite entry has a constant log-probability (±inf or log of its share), slope 0.
         c, _ = _centred(z, beta, mask, axes, p)
-        out = out + c * dbeta
+        out = out + jnp.where(jnp.isfinite(c), c, 0.0) * dbeta
     if mask is not None:
         out = jnp.where(mask, out, 0.0)
     return logp, out.astype(logp.dtype)
@@ -324,6 +326,17 @@ def _lse_jvp(axes, mean, primals, tangents):
 _lse.defjvp(_lse_jvp, symbolic_zeros=True)
 
 
+# Compiled entry points: eager calls hit JAX's compilation cache instead of re-tracing the
+# run-time branches on every call (the static argument is the tuple of reduced axes).
+_softargmax_call = jax.jit(_softargmax, static_argnums=(3,))
+_log_softargmax_call = jax.jit(_log_softargmax, static_argnums=(3,))
+_lse_call = jax.jit(_lse, static_argnums=(3, 4))
+_onehot_call = jax.jit(
+    lambda z, beta, mask, axes: jax.lax.stop_gradient(_softargmax_impl(z, beta, mask, axes)),
+    static_argnums=(3,),
+)
+
+
 def _finish(x, axes, keepdims, dtype):
     if not keepdims:
         x = squeeze(x, axes)
@@ -380,7 +393,7 @@ def softargmax(
       relationships to statistical pattern recognition", Neurocomputing (1990).
     """
     z, beta, mask, axes, dtype = _prepare(z, beta, axis, where)
-    return _softargmax(z, beta, mask, axes).astype(dtype)
+    return _softargmax_call(z, beta, mask, axes).astype(dtype)
 
 
 def softargmin(
@@ -408,7 +421,7 @@ def softargmin(
       [1. 0.]
     """
     z, beta, mask, axes, dtype = _prepare(z, beta, axis, where)
-    return _softargmax(z, -beta, mask, axes).astype(dtype)
+    return _softargmax_call(z, -beta, mask, axes).astype(dtype)
 
 
 def log_softargmax(
@@ -439,7 +452,7 @@ def log_softargmax(
       [-inf -inf  0.]
     """
     z, beta, mask, axes, dtype = _prepare(z, beta, axis, where)
-    return _log_softargmax(z, beta, mask, axes).astype(dtype)
+    return _log_softargmax_call(z, beta, mask, axes).astype(dtype)
 
 
 def argmax_onehot(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = None) -> jax.Array:
@@ -467,7 +480,7 @@ def argmax_onehot(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = No
       [0.  0.5 0.5]
     """
     z, beta, mask, axes, dtype = _prepare(z, _INF, axis, where)
-    return jax.lax.stop_gradient(_softargmax_impl(z, beta, mask, axes)).astype(dtype)
+    return _onehot_call(z, beta, mask, axes).astype(dtype)
 
 
 def argmin_onehot(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = None) -> jax.Array:
@@ -492,7 +505,7 @@ def argmin_onehot(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = No
       [0.  0.5 0.5 0. ]
     """
     z, beta, mask, axes, dtype = _prepare(z, -_INF, axis, where)
-    return jax.lax.stop_gradient(_softargmax_impl(z, beta, mask, axes)).astype(dtype)
+    return _onehot_call(z, beta, mask, axes).astype(dtype)
 
 
 def smooth_max(
@@ -552,7 +565,7 @@ def smooth_max(
       introduction" (2007), arXiv:math/0507014.
     """
     z, beta, mask, axes, dtype = _prepare(z, beta, axis, where)
-    return _finish(_lse(z, beta, mask, axes, False), axes, keepdims, dtype)
+    return _finish(_lse_call(z, beta, mask, axes, False), axes, keepdims, dtype)
 
 
 def smooth_min(
@@ -588,7 +601,7 @@ def smooth_min(
       0.9999
     """
     z, beta, mask, axes, dtype = _prepare(z, beta, axis, where)
-    return _finish(-_lse(-z, beta, mask, axes, False), axes, keepdims, dtype)
+    return _finish(-_lse_call(-z, beta, mask, axes, False), axes, keepdims, dtype)
 
 
 def mellowmax(
@@ -633,7 +646,7 @@ def mellowmax(
       arXiv:1612.05628.
     """
     z, beta, mask, axes, dtype = _prepare(z, beta, axis, where)
-    return _finish(_lse(z, beta, mask, axes, True), axes, keepdims, dtype)
+    return _finish(_lse_call(z, beta, mask, axes, True), axes, keepdims, dtype)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -671,6 +684,9 @@ def _wlse_jvp(axes, primals, tangents):
     wa = jnp.where(valid, b * w, 0.0)
     dout = jnp.sum(wa * da + w * db, axis=axes, keepdims=True)
     return (out, sign), (dout, jnp.zeros_like(sign))
+
+
+_wlse_call = jax.jit(_wlse, static_argnums=(3,))
 
 
 def logsumexp(
@@ -719,7 +735,7 @@ def logsumexp(
     """
     if b is None:
         a, beta, mask, axes, dtype = _prepare(a, 1.0, axis, where)
-        out = _lse(a, beta, mask, axes, False)
+        out = _lse_call(a, beta, mask, axes, False)
         if not return_sign:
             return _finish(out, axes, keepdims, dtype)
         sign = jnp.where(jnp.isnan(out), jnp.nan, jnp.where(out == -_INF, 0.0, 1.0))
@@ -731,7 +747,7 @@ def logsumexp(
     a, b = jnp.broadcast_arrays(a.astype(ctype), b.astype(ctype))
     axes = normalize_axis(axis, a.ndim)
     mask = as_mask(where, a.shape)
-    out, sign = _wlse(a, b, mask, axes)
+    out, sign = _wlse_call(a, b, mask, axes)
     if not return_sign:
         out = jnp.where(sign < 0, jnp.nan, out)
         return _finish(out, axes, keepdims, dtype)

@@ -1,0 +1,991 @@
+r"""Semirings indexed by β: the log-semiring and its tropical limits, max-plus and min-plus.
+
+The log-semiring :math:`\mathbb{R}_\beta` has :math:`x \oplus y = \frac{1}{\beta}\log(e^{\beta x} +
+e^{\beta y})` and :math:`x \otimes y = x + y`. Its sum is :func:`softjax.smooth.smooth_max`. The
+Maslov dequantisation :math:`x \mapsto e^{\beta x}` (:func:`dequantize`) maps it onto the ordinary
+semiring of non-negative reals, and :math:`\beta \to \pm\infty` is its tropicalisation: the
+max-plus (:class:`MaxPlus`) and min-plus (:class:`MinPlus`) semirings of idempotent analysis.
+
+Every semiring here is a pytree: :class:`LogSemiring` carries β as a leaf, so a function of the
+semiring may be jitted once and called, vmapped or differentiated at any β, including ±∞.
+
+The matrix product of :class:`LogSemiring` is computed by the exp-shift trick on BLAS (a real
+matrix product of dequantised, row- and column-shifted factors); the entries where that underflows
+are detected and recomputed exactly, so the answer is right at every β. Its gradient is a custom VJP
+that keeps only the operands and the result, and recomputes the weights
+:math:`e^{\beta(A_{ik} + B_{kj} - C_{ij})}` by the same trick.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import string
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.typing import ArrayLike
+
+from softjax.smooth import smooth_max
+
+__all__ = ["LogSemiring", "MaxPlus", "MinPlus", "Real", "dequantize"]
+
+_INF = float("inf")
+
+
+# ----------------------------------------------------------------------------------------------
+# Shapes
+
+
+def _as_float(x: ArrayLike, name: str) -> jax.Array:
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        raise TypeError(f"{name} must be real, got dtype {x.dtype}")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    return x
+
+
+def _matmul_operands(a: ArrayLike, b: ArrayLike):
+    """@-style operands as 3-D arrays (batch, m, k) and (batch, k, n), plus the output shape."""
+    a = _as_float(a, "a")
+    b = _as_float(b, "b")
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul needs arrays of rank >= 1, got shapes {a.shape} and {b.shape}")
+    dtype = jnp.result_type(a.dtype, b.dtype)
+    a_vec, b_vec = a.ndim == 1, b.ndim == 1
+    if a_vec:
+        a = a[None, :]
+    if b_vec:
+        b = b[:, None]
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(
+            f"matmul contraction dimensions differ: a has shape {a.shape} and b has shape {b.shape}"
+        )
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    a = jnp.broadcast_to(a.astype(dtype), batch + (m, k))
+    b = jnp.broadcast_to(b.astype(dtype), batch + (k, n))
+    size = math.prod(batch)
+    out_shape = batch + ((m,) if not a_vec else ()) + ((n,) if not b_vec else ())
+    return a.reshape(size, m, k), b.reshape(size, k, n), out_shape, dtype
+
+
+def _compute_dtype(dtype):
+    return jnp.float32 if jnp.finfo(dtype).bits < 32 else dtype
+
+
+# ----------------------------------------------------------------------------------------------
+# The tropical product max_k (A_ik + B_kj) and its relatives, as loops of rank-one updates over k
+# (16 per step, unrolled) that never form an (m, k, n) array. 2-D kernels, vmapped over the batch.
+
+_KBLOCK = 16
+
+
+def _rank_one_loop(a, b, init, update):
+    """Folds ``update(carry, a[:, q], b[q, :])`` over q = 0..k-1; returns the carry."""
+    k = a.shape[1]
+    kb = min(_KBLOCK, k) if k else 1
+    main = (k // kb) * kb
+    carry = init
+    if main:
+        at = a[:, :main].T.reshape(main // kb, kb, a.shape[0])
+        bb = b[:main].reshape(main // kb, kb, b.shape[1])
+
+        def body(carry, blk):
+            x, y = blk
+            for q in range(kb):
+                carry = update(carry, x[q], y[q])
+            return carry, None
+
+        carry, _ = lax.scan(body, carry, (at, bb))
+    for q in range(main, k):
+        carry = update(carry, a[:, q], b[q])
+    return carry
+
+
+def _k_blocks(a, b, kb):
+    """(a, b) as scan inputs of k-blocks (k/kb, m, kb) and (k/kb, kb, n); kb divides k."""
+    m, k = a.shape
+    return a.reshape(m, k // kb, kb).transpose(1, 0, 2), b.reshape(k // kb, kb, b.shape[1])
+
+
+def _outer_sum(x, y):
+    return x[:, None] + y[None, :]
+
+
+def _maxplus2(a, b):
+    init = jnp.full((a.shape[0], b.shape[1]), -_INF, a.dtype)
+    return _rank_one_loop(a, b, init, lambda c, x, y: jnp.maximum(c, _outer_sum(x, y)))
+
+
+def _maxplus_fwd_impl(a, b):
+    return jax.vmap(_maxplus2)(a, b)
+
+
+def _tie_vjp2(a, b, c, g):
+    def count(cnt, x, y):
+        return cnt + (_outer_sum(x, y) == c).astype(a.dtype)
+
+    cnt = _rank_one_loop(a, b, jnp.zeros_like(c), count)
+    h = jnp.where(cnt > 0, g / jnp.where(cnt > 0, cnt, 1.0), 0.0)
+
+    def grads(_, blk):
+        x, y = blk
+        ht = jnp.where(x[:, :, None] + y[None, :, :] == c[:, None, :], h[:, None, :], 0.0)
+        return None, (jnp.sum(ht, axis=2), jnp.sum(ht, axis=0))
+
+    kb = next(d for d in (4, 2, 1) if a.shape[1] % d == 0)
+    _, (da, db) = lax.scan(grads, None, _k_blocks(a, b, kb))
+    return da.transpose(1, 0, 2).reshape(a.shape), db.reshape(b.shape)
+
+
+def _tie_weights_vjp(a, b, c, g):
+    """VJP of the max-plus product with ties split equally (the gradient of ``jnp.max``)."""
+    return jax.vmap(_tie_vjp2)(a, b, c, g)
+
+
+# Custom VJP: autodiff of the loop would store every rank-one update; this recomputes the ties
+# blockwise and splits the gradient equally between them, like jnp.max.
+@jax.custom_vjp
+def _maxplus(a, b):
+    return _maxplus_fwd_impl(a, b)
+
+
+def _maxplus_fwd(a, b):
+    c = _maxplus_fwd_impl(a, b)
+    return c, (a, b, c)
+
+
+def _maxplus_bwd(res, g):
+    return _tie_weights_vjp(*res, jnp.asarray(g))
+
+
+_maxplus.defvjp(_maxplus_fwd, _maxplus_bwd)
+
+
+_EXP_KBLOCK = 4
+
+
+def _exp_block(k):
+    return next(d for d in (_EXP_KBLOCK, 4, 2, 1) if k % d == 0)
+
+
+def _dense_exact2(a, b, beta):
+    """(1/β) log Σ_k exp(β(A_ik + B_kj)) at finite β ≠ 0, shifted by the tropical product."""
+    sign = jnp.where(beta < 0, -1.0, 1.0).astype(a.dtype)
+    mx = sign * _maxplus2(sign * a, sign * b)
+    ms = jnp.where(jnp.isfinite(mx), mx, 0.0)
+
+    def acc(s, blk):
+        x, y = blk
+        e = jnp.exp(beta * (x[:, :, None] + y[None, :, :] - ms[:, None, :]))
+        return s + jnp.sum(e, axis=1), None
+
+    s, _ = lax.scan(acc, jnp.zeros_like(mx), _k_blocks(a, b, _exp_block(a.shape[1])))
+    return jnp.where(jnp.isfinite(mx), mx + jnp.log(s) / beta, mx)
+
+
+def _dense_vjp2(a, b, beta, c, g, mask):
+    """(dA, dB, dβ) from the entries under ``mask`` (finite C, β > 0 finite), blockwise over k."""
+    cs = jnp.where(mask, c, 0.0)
+    gs = jnp.where(mask, g, 0.0)
+
+    def blk_grads(_, blk):
+        x, y = blk
+        d = beta * (x[:, :, None] + y[None, :, :] - cs[:, None, :])
+        w = gs[:, None, :] * jnp.exp(jnp.where(mask[:, None, :], d, -_INF))
+        return None, (jnp.sum(w, axis=2), jnp.sum(w, axis=0))
+
+    kb = next(d for d in (2, 1) if a.shape[1] % d == 0)
+    _, (da, db) = lax.scan(blk_grads, None, _k_blocks(a, b, kb))
+    da = da.transpose(1, 0, 2).reshape(a.shape)
+    db = db.reshape(b.shape)
+    return da, db, _dbeta(a, b, beta, da, db, gs, cs)
+
+
+def _dbeta(a, b, beta, da, db, g, c):
+    """Σ_ij g_ij ∂C_ij/∂β = (⟨A, dA⟩ + ⟨B, dB⟩ − ⟨g, C⟩)/β, from ∂C/∂β = (Σ_k W x − C)/β."""
+    dot_a = jnp.sum(jnp.where(da == 0, 0.0, a * da))
+    dot_b = jnp.sum(jnp.where(db == 0, 0.0, b * db))
+    return (dot_a + dot_b - jnp.sum(jnp.where(g == 0, 0.0, g * c))) / beta
+
+
+# ----------------------------------------------------------------------------------------------
+# The log-semiring product (1/β) log Σ_k exp(β (A_ik + B_kj)). Shapes: a (B, m, K), b (B, K, n).
+
+
+def _constants(dtype, k):
+    """log τ, the smallest BLAS sum trusted, and the exponent offset t of the second pass.
+
+    Float32 flushes subnormals to zero: a sum S of k terms loses at most k·tiny, a relative error
+    below eps when log S ≥ log τ = log tiny + log k − log eps + 1. The second pass scales both
+    factors by e^t, so its sum is trusted when log S₁ ≥ t + log τ (a factor below tiny then carries
+    a negligible term) and finite; t is the largest offset with 2t + log τ below the overflow.
+    """
+    fi = jnp.finfo(dtype)
+    lo, hi, eps = float(np.log(fi.tiny)), float(np.log(fi.max)), float(np.log(fi.eps))
+    log_tau = lo + float(np.log(max(k, 1))) - eps + 1.0
+    t = 0.5 * (hi - log_tau) - 0.5
+    return log_tau, t
+
+
+def _chunk(k):
+    return max(1, (1 << 18) // max(k, 1))
+
+
+def _safe_shifts(a, b, beta):
+    """Row extremes of A and column extremes of B in the direction of β (max for β > 0)."""
+    neg = beta < 0
+    u = jnp.where(neg, jnp.min(a, axis=2, keepdims=True), jnp.max(a, axis=2, keepdims=True))
+    v = jnp.where(neg, jnp.min(b, axis=1, keepdims=True), jnp.max(b, axis=1, keepdims=True))
+    u = lax.stop_gradient(jnp.where(jnp.isfinite(u), u, 0.0))
+    v = lax.stop_gradient(jnp.where(jnp.isfinite(v), v, 0.0))
+    return u, v
+
+
+def _padded_nonzero(mask, q):
+    total = mask.size
+    size = -(-total // q) * q
+    (idx,) = jnp.nonzero(mask.reshape(-1), size=size, fill_value=total)
+    return idx, jnp.sum(mask, dtype=jnp.int32)
+
+
+def _unravel(idx, shape):
+    _, m, n = shape
+    bi, rest = jnp.divmod(idx, m * n)
+    i, j = jnp.divmod(rest, n)
+    return bi, i, j
+
+
+def _exact_entries(a, b, beta, c, mask):
+    """Recomputes the entries of ``c`` under ``mask`` exactly, a chunk of rows at a time."""
+    k = a.shape[-1]
+    q = _chunk(k)
+    bt = jnp.swapaxes(b, 1, 2)
+    idx, count = _padded_nonzero(mask, q)
+    flat = c.reshape(-1)
+
+    def body(s, flat):
+        sel = lax.dynamic_slice_in_dim(idx, s * q, q)
+        bi, i, j = _unravel(jnp.minimum(sel, flat.size - 1), c.shape)
+        x = a[bi, i] + bt[bi, j]  # (q, K)
+        val = smooth_max(x, beta=beta, axis=-1)
+        return flat.at[sel].set(val, mode="drop")
+
+    flat = lax.fori_loop(0, (count + q - 1) // q, body, flat)
+    return flat.reshape(c.shape)
+
+
+def _log_matmul_finite(a, b, beta):
+    """The product for finite β ≠ 0, by exp-shift BLAS passes with an exact repair.
+
+    Every exponent β(A − u), β(B − v) is ≤ 0 with u, v the extremes in the direction of β, so the
+    same code serves both signs without copying the operands.
+    """
+    k = a.shape[-1]
+    log_tau, t = _constants(a.dtype, k)
+    u, v = _safe_shifts(a, b, beta)
+    hi = lax.Precision.HIGHEST
+    s0 = jnp.matmul(jnp.exp(beta * (a - u)), jnp.exp(beta * (b - v)), precision=hi)
+    log_s0 = jnp.log(s0)
+    c = u + v + log_s0 / beta
+    bad = ~((log_s0 >= log_tau) & (log_s0 < _INF))
+
+    def repair(c, bad):
+        # Second pass with both factors scaled by e^t: trusted down to log S₀ ≈ −(t − log τ).
+        s1 = jnp.matmul(jnp.exp(beta * (a - u) + t), jnp.exp(beta * (b - v) + t), precision=hi)
+        log_s1 = jnp.log(s1)
+        ok1 = bad & (log_s1 >= t + log_tau) & (log_s1 < _INF)
+        c = jnp.where(ok1, u + v + (log_s1 - 2.0 * t) / beta, c)
+        bad = bad & ~ok1
+        # Entries with no finite term are exactly −inf.
+        zero = jnp.where(beta < 0, _INF, -_INF)
+        live = jnp.matmul((a != zero).astype(a.dtype), (b != zero).astype(b.dtype), precision=hi)
+        dead = live == 0
+        c = jnp.where(dead, zero, c)
+        bad = bad & ~dead
+        # The rest exactly: one entry at a time when few, else densely with a tropical shift.
+        count = jnp.sum(bad, dtype=jnp.int32)
+        return lax.switch(
+            jnp.minimum(count, 1) + (count > bad.size // 4),
+            [
+                lambda: c,
+                lambda: _exact_entries(a, b, beta, c, bad),
+                lambda: jnp.where(bad, jax.vmap(_dense_exact2, (0, 0, None))(a, b, beta), c),
+            ],
+        )
+
+    return lax.cond(jnp.any(bad), repair, lambda c, bad: c, c, bad)
+
+
+def _special_fwd(a, b, beta):
+    """β ∈ {0, ±inf}: the tropical product on the side of β, or the β = 0 limit."""
+    sign = jnp.where(beta < 0, -1.0, 1.0).astype(a.dtype)
+    c = _maxplus(sign * a, sign * b)
+    k = a.shape[-1]
+    at_zero = jnp.where((k >= 2) & (c > -_INF), _INF, c)
+    return sign * jnp.where(beta == 0, at_zero, c)
+
+
+def _log_matmul_impl(a, b, beta):
+    special = jnp.isinf(beta) | (beta == 0)
+    safe = jnp.where(special, 1.0, beta)
+    return lax.cond(
+        special, lambda: _special_fwd(a, b, beta), lambda: _log_matmul_finite(a, b, safe)
+    )
+
+
+def _exact_vjp_entries(a, b, beta, g, mask):
+    """(dA, dB, dβ) from the entries under ``mask``, recomputed exactly a chunk at a time."""
+    nb, m, k = a.shape
+    n = b.shape[-1]
+    q = _chunk(k)
+    bt = jnp.swapaxes(b, 1, 2)
+    idx, count = _padded_nonzero(mask, q)
+    gflat = g.reshape(-1)
+
+    def f(x, beta):
+        return smooth_max(x, beta=beta, axis=-1)
+
+    def body(s, carry):
+        da, dbt, dbeta = carry
+        sel = lax.dynamic_slice_in_dim(idx, s * q, q)
+        valid = sel < gflat.size
+        bi, i, j = _unravel(jnp.minimum(sel, gflat.size - 1), g.shape)
+        x = jnp.where(valid[:, None], a[bi, i] + bt[bi, j], 0.0)
+        gs = jnp.where(valid, gflat[jnp.minimum(sel, gflat.size - 1)], 0.0)
+        _, pull = jax.vjp(f, x, beta)
+        dx, db_ = pull(gs)
+        rows = jnp.where(valid, bi * m + i, nb * m)
+        cols = jnp.where(valid, bi * n + j, nb * n)
+        da = da.at[rows].add(dx, mode="drop")
+        dbt = dbt.at[cols].add(dx, mode="drop")
+        return da, dbt, dbeta + db_
+
+    init = (
+        jnp.zeros((nb * m, k), a.dtype),
+        jnp.zeros((nb * n, k), a.dtype),
+        jnp.zeros((), a.dtype),
+    )
+    da, dbt, dbeta = lax.fori_loop(0, (count + q - 1) // q, body, init)
+    return da.reshape(nb, m, k), jnp.swapaxes(dbt.reshape(nb, n, k), 1, 2), dbeta
+
+
+def _log_vjp_finite(a, b, beta, c, g):
+    """VJP for finite β ≠ 0: BLAS for the entries the forward pass trusted, exact for the rest."""
+    k = a.shape[-1]
+    log_tau, _ = _constants(a.dtype, k)
+    u, v = _safe_shifts(a, b, beta)
+    hi = lax.Precision.HIGHEST
+    ea = jnp.exp(beta * (a - u))
+    eb = jnp.exp(beta * (b - v))
+    log_s = beta * (c - u - v)
+    ok = (log_s >= log_tau) & (log_s < _INF)
+    dead = c == jnp.where(beta < 0, _INF, -_INF)
+    gmax = jnp.max(jnp.where(ok, jnp.abs(g), 0.0))
+    gmax = jnp.where(gmax > 0, gmax, 1.0)
+    gs = jnp.where(ok, (g / gmax) * jnp.exp(-jnp.where(ok, log_s, 0.0)), 0.0)
+    da = gmax * ea * jnp.matmul(gs, jnp.swapaxes(eb, 1, 2), precision=hi)
+    db = gmax * eb * jnp.matmul(jnp.swapaxes(ea, 1, 2), gs, precision=hi)
+    dbeta = _dbeta(a, b, beta, da, db, jnp.where(ok, g, 0.0), jnp.where(ok, c, 0.0))
+    # Entries with no finite term: uniform weights and ∂C/∂β = −log(K)/β², like smooth_max.
+    gd = jnp.where(dead, g, 0.0)
+    da = da + jnp.sum(gd, axis=2, keepdims=True) / k
+    db = db + jnp.sum(gd, axis=1, keepdims=True) / k
+    dbeta = dbeta - jnp.sum(gd) * np.log(k) / beta**2
+    rest = ~(ok | dead)
+    count = jnp.sum(rest, dtype=jnp.int32)
+    dense = jax.vmap(_dense_vjp2, (0, 0, None, 0, 0, 0), (0, 0, 0))
+    ra, rb, rbeta = lax.switch(
+        jnp.minimum(count, 1) + (count > rest.size // 4),
+        [
+            lambda: (jnp.zeros_like(a), jnp.zeros_like(b), jnp.zeros((), a.dtype)),
+            lambda: _exact_vjp_entries(a, b, beta, g, rest),
+            lambda: _sum_batch_beta(dense(a, b, beta, c, g, rest & jnp.isfinite(c))),
+        ],
+    )
+    return da + ra, db + rb, dbeta + rbeta
+
+
+def _sum_batch_beta(grads):
+    da, db, dbeta = grads
+    return da, db, jnp.sum(dbeta)
+
+
+def _special_vjp(a, b, beta, c, g):
+    """VJP at β ∈ {0, ±inf}: ties split equally, uniform weights at β = 0."""
+    k = a.shape[-1]
+    sign = jnp.where(beta < 0, -1.0, 1.0).astype(a.dtype)
+    da_t, db_t = _tie_weights_vjp(sign * a, sign * b, sign * c, g)
+    da0 = jnp.broadcast_to(jnp.sum(g, axis=2, keepdims=True) / k, a.shape)
+    db0 = jnp.broadcast_to(jnp.sum(g, axis=1, keepdims=True) / k, b.shape)
+    zero = beta == 0
+    # d/dβ at β = 0 is −inf wherever two or more terms are live (smooth_max's convention).
+    slope0 = jnp.where(k >= 2, -_INF, 0.0)
+    dbeta = jnp.where(zero, jnp.sum(g * slope0), 0.0)
+    return jnp.where(zero, da0, da_t), jnp.where(zero, db0, db_t), dbeta
+
+
+# Custom VJP: autodiff of the broadcast form stores an (m, K, n) array; this keeps A, B and C and
+# recomputes the weights exp(β(A_ik + B_kj − C_ij)) with the same shifted BLAS products.
+@jax.custom_vjp
+def _log_matmul(a, b, beta):
+    return _log_matmul_impl(a, b, beta)
+
+
+def _log_matmul_fwd(a, b, beta):
+    c = _log_matmul_impl(a, b, beta)
+    return c, (a, b, beta, c)
+
+
+def _log_matmul_bwd(res, g):
+    a, b, beta, c = res
+    g = jnp.asarray(g)
+    special = jnp.isinf(beta) | (beta == 0)
+    safe = jnp.where(special, 1.0, beta)
+    da, db, dbeta = lax.cond(
+        special,
+        lambda: _special_vjp(a, b, beta, c, g),
+        lambda: _log_vjp_finite(a, b, safe, c, g),
+    )
+    return da, db, dbeta.astype(jnp.result_type(beta))
+
+
+_log_matmul.defvjp(_log_matmul_fwd, _log_matmul_bwd)
+
+# Compiled once per shape and dtype (β is an argument), so that eager calls do not retrace.
+_log_matmul_jit = jax.jit(_log_matmul)
+_maxplus_jit = jax.jit(_maxplus)
+
+
+# ----------------------------------------------------------------------------------------------
+# Generic semiring algorithms: einsum and the Kleene star.
+
+
+def _parse_einsum(subscripts: str, n_ops: int):
+    if not isinstance(subscripts, str):
+        raise TypeError(f"subscripts must be a string, got {subscripts!r}")
+    s = subscripts.replace(" ", "")
+    if "." in s:
+        raise ValueError(f"subscripts with an ellipsis are not supported, got {subscripts!r}")
+    if "->" in s:
+        lhs, out = s.split("->")
+    else:
+        lhs = s
+        letters = lhs.replace(",", "")
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    ins = lhs.split(",")
+    if len(ins) != n_ops:
+        raise ValueError(f"subscripts {subscripts!r} name {len(ins)} operands, got {n_ops}")
+    for term in ins + [out]:
+        if any(c not in string.ascii_letters for c in term):
+            raise ValueError(f"subscripts must use letters only, got {subscripts!r}")
+        if len(set(term)) != len(term):
+            raise ValueError(f"repeated index within one term is not supported, got {subscripts!r}")
+    if any(c not in lhs for c in out):
+        raise ValueError(f"output index not found among the inputs in {subscripts!r}")
+    return ins, out
+
+
+@dataclasses.dataclass(frozen=True)
+class _Semiring:
+    """Shared algorithms, written once against add, mul, sum, prod and matmul."""
+
+    def _reduce_to(self, x, subs, keep):
+        drop = tuple(i for i, c in enumerate(subs) if c not in keep)
+        if drop:
+            x = self.sum(x, axis=drop)
+            subs = "".join(c for c in subs if c in keep)
+        return x, subs
+
+    def _contract(self, x, xs, y, ys, keep):
+        x, xs = self._reduce_to(x, xs, set(ys) | keep)
+        y, ys = self._reduce_to(y, ys, set(xs) | keep)
+        size = {}
+        for arr, sub in ((x, xs), (y, ys)):
+            for c, d in zip(sub, arr.shape, strict=True):
+                if size.setdefault(c, d) != d:
+                    raise ValueError(f"index {c!r} has sizes {size[c]} and {d}")
+        batch = [c for c in xs if c in ys and c in keep]
+        con = [c for c in xs if c in ys and c not in keep]
+        left = [c for c in xs if c not in ys]
+        right = [c for c in ys if c not in xs]
+
+        def prod_of(cs):
+            return math.prod(size[c] for c in cs)
+
+        xt = jnp.transpose(x, [xs.index(c) for c in batch + left + con])
+        yt = jnp.transpose(y, [ys.index(c) for c in batch + con + right])
+        x3 = xt.reshape(prod_of(batch), prod_of(left), prod_of(con))
+        y3 = yt.reshape(prod_of(batch), prod_of(con), prod_of(right))
+        if con:
+            z = self.matmul(x3, y3)
+        else:
+            z = self.mul(x3, y3)
+        z = z.reshape([size[c] for c in batch + left + right])
+        return z, "".join(batch + left + right)
+
+    def einsum(self, subscripts: str, *operands: ArrayLike) -> jax.Array:
+        r"""Einstein summation in the semiring: :math:`\oplus` over contracted indices of products.
+
+        Pairs of operands are contracted greedily, smallest intermediate first, each pair as one
+        batched semiring :meth:`matmul`.
+
+        .. math:: C_{ik} = \bigoplus_j A_{ij} \otimes B_{jk} \quad \text{for } \texttt{"ij,jk->ik"}
+
+        Args:
+          subscripts: numpy-style subscripts such as ``"bij,bjk->bik"`` (letters only, no
+            ellipsis, no index repeated inside one operand).
+          *operands: the arrays.
+
+        Returns:
+          The contracted array, indexed as the output subscripts.
+
+        Example:
+          >>> import jax.numpy as jnp
+          >>> from softjax.semiring import MaxPlus
+          >>> a = jnp.array([[0.0, 1.0], [2.0, 0.0]])
+          >>> print(MaxPlus().einsum("ij,jk,kl->il", a, a, a))
+          [[3. 4.]
+           [5. 3.]]
+        """
+        if not operands:
+            raise ValueError("einsum needs at least one operand, got none")
+        ins, out = _parse_einsum(subscripts, len(operands))
+        ops = [(_as_float(x, "operand"), s) for x, s in zip(operands, ins, strict=True)]
+        for x, s in ops:
+            if x.ndim != len(s):
+                raise ValueError(f"operand of shape {x.shape} does not match subscripts {s!r}")
+        while len(ops) > 1:
+            best = None
+            for p in range(len(ops)):
+                for r in range(p + 1, len(ops)):
+                    others = set(out).union(*(s for t, (_, s) in enumerate(ops) if t not in (p, r)))
+                    kept = [c for c in dict.fromkeys(ops[p][1] + ops[r][1]) if c in others]
+                    dims = dict(zip(ops[p][1], ops[p][0].shape, strict=True))
+                    dims.update(zip(ops[r][1], ops[r][0].shape, strict=True))
+                    size = math.prod(dims[c] for c in kept)
+                    if best is None or size < best[0]:
+                        best = (size, p, r, others)
+            _, p, r, others = best
+            z, zs = self._contract(*ops[p], *ops[r], others)
+            ops = [op for t, op in enumerate(ops) if t not in (p, r)] + [(z, zs)]
+        x, xs = self._reduce_to(*ops[0], set(out))
+        return jnp.transpose(x, [xs.index(c) for c in out])
+
+    def _identity(self, n, batch, dtype):
+        eye = jnp.eye(n, dtype=bool)
+        z = jnp.where(eye, jnp.asarray(self.one, dtype), jnp.asarray(self.zero, dtype))
+        return jnp.broadcast_to(z, batch + (n, n))
+
+    def _default_squarings(self, n):
+        return 32
+
+    def closure(self, a: ArrayLike, *, num_squarings: int | None = None) -> jax.Array:
+        r"""The Kleene star :math:`A^* = I \oplus A \oplus A^{\otimes 2} \oplus \cdots` by doubling.
+
+        With :math:`S_m = \bigoplus_{l<m} A^{\otimes l}` and :math:`P = A^{\otimes m}`, each step is
+        :math:`S_{2m} = S_m \oplus P \otimes S_m,\ P \leftarrow P \otimes P`; after ``t`` steps the
+        result holds every power below :math:`2^t`.
+
+        In :class:`MaxPlus` and :class:`MinPlus` this is the all-pairs best path (Floyd–Warshall's
+        answer) and is exact after :math:`\lceil\log_2 n\rceil` steps when there is no positive
+        (max-plus) or negative (min-plus) cycle; with such a cycle the star does not exist and the
+        affected entries grow with the number of steps. In :class:`LogSemiring` (β finite) and
+        :class:`Real` the series converges iff the dequantised matrix :math:`e^{\beta A}`
+        (respectively :math:`A`) has spectral radius below one, to
+        :math:`\frac1\beta\log (I - e^{\beta A})^{-1}`; the default 32 steps sum the first
+        :math:`2^{32}-1` powers, converged to rounding unless the spectral radius is within about
+        :math:`10^{-9}` of one.
+
+        Args:
+          a: square matrices, shape ``(..., n, n)``.
+          num_squarings: number of doubling steps ``t`` (static). Default: :math:`\lceil\log_2
+            n\rceil` for the tropical semirings, 32 otherwise.
+
+        Returns:
+          :math:`\bigoplus_{l < 2^t} A^{\otimes l}`, shape ``(..., n, n)``.
+
+        Example:
+          >>> import jax.numpy as jnp
+          >>> from softjax.semiring import MinPlus
+          >>> inf = jnp.inf
+          >>> w = jnp.array([[inf, 1.0, 5.0], [inf, inf, 2.0], [inf, inf, inf]])
+          >>> print(MinPlus().closure(w))
+          [[ 0.  1.  3.]
+           [inf  0.  2.]
+           [inf inf  0.]]
+
+        References:
+          Lehmann, "Algebraic structures for transitive closure", Theoretical Computer Science 4
+          (1977).
+        """
+        a = _as_float(a, "a")
+        if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+            raise ValueError(f"closure needs square matrices (..., n, n), got shape {a.shape}")
+        n = a.shape[-1]
+        if num_squarings is None:
+            num_squarings = self._default_squarings(n)
+        if isinstance(num_squarings, bool) or not isinstance(num_squarings, int | np.integer):
+            raise TypeError(f"num_squarings must be an int, got {num_squarings!r}")
+        if num_squarings < 0:
+            raise ValueError(f"num_squarings must be >= 0, got {num_squarings}")
+        s = self._identity(n, a.shape[:-2], a.dtype)
+
+        def step(_, carry):
+            s, p = carry
+            return self.add(s, self.matmul(p, s)), self.matmul(p, p)
+
+        if num_squarings == 0:
+            return s
+        s, p = lax.fori_loop(0, num_squarings - 1, step, (s, a))
+        return self.add(s, self.matmul(p, s))
+
+
+def _tropical_squarings(n):
+    return max(1, math.ceil(math.log2(max(n, 2))))
+
+
+# ----------------------------------------------------------------------------------------------
+# Public semirings
+
+
+@partial(jax.tree_util.register_dataclass, data_fields=["beta"], meta_fields=[])
+@dataclasses.dataclass(frozen=True)
+class LogSemiring(_Semiring):
+    r"""The log-semiring at inverse temperature β: :math:`\oplus` is the smooth max, ⊗ is +.
+
+    .. math::
+        x \oplus_\beta y = \frac{1}{\beta}\log\left(e^{\beta x} + e^{\beta y}\right),
+        \qquad x \otimes y = x + y,
+        \qquad \mathbb{0} = -\infty\ (\beta > 0),\ +\infty\ (\beta < 0),\qquad \mathbb{1} = 0.
+
+    It is the image of the ordinary semiring :math:`(\mathbb{R}_{\ge 0}, +, \times)` under
+    :math:`x \mapsto \frac1\beta \log x` (the inverse of the Maslov dequantisation
+    :func:`dequantize`). As :math:`\beta \to +\infty` it tropicalises to :class:`MaxPlus`, as
+    :math:`\beta \to -\infty` to :class:`MinPlus` (the Litvinov–Maslov correspondence principle);
+    both limits are taken exactly: ``LogSemiring(inf)`` and ``LogSemiring(-inf)`` return the same
+    bits as ``MaxPlus()`` and ``MinPlus()``. At :math:`\beta = 0` there is no semiring:
+    :math:`\oplus` follows :func:`~softjax.smooth.smooth_max` (its right-hand limit), so
+    :math:`x \oplus y = +\infty` for any two terms that are not both :math:`-\infty`.
+
+    ``beta`` is a pytree leaf: the semiring can be passed through ``jit``, ``vmap`` and ``grad``,
+    and changing β does not recompile. :meth:`sum` is :func:`~softjax.smooth.smooth_max`;
+    :meth:`matmul` uses BLAS with an exact repair of underflowing entries.
+
+    Args:
+      beta: the inverse temperature, a scalar in :math:`[-\infty, +\infty]`.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from softjax.semiring import LogSemiring
+      >>> S = LogSemiring(beta=2.0)
+      >>> print(f"{S.add(1.0, 1.0):.4f} {S.mul(1.0, 2.0):.4f}")
+      1.3466 3.0000
+      >>> a = jnp.array([[0.0, 1.0], [2.0, -jnp.inf]])
+      >>> print(LogSemiring(jnp.inf).matmul(a, a))
+      [[3. 1.]
+       [2. 3.]]
+
+    References:
+      Litvinov, "Maslov dequantization, idempotent and tropical mathematics: a brief
+      introduction" (2007), arXiv:math/0507014.
+    """
+
+    beta: ArrayLike = 1.0
+
+    @property
+    def zero(self) -> jax.Array:
+        """The additive identity: :math:`-\\infty` for β ≥ 0, :math:`+\\infty` for β < 0."""
+        return jnp.where(jnp.asarray(self.beta) < 0, _INF, -_INF)
+
+    @property
+    def one(self) -> jax.Array:
+        """The multiplicative identity, 0."""
+        return jnp.zeros(())
+
+    def add(self, x: ArrayLike, y: ArrayLike) -> jax.Array:
+        r""":math:`x \oplus y = \frac1\beta \log(e^{\beta x} + e^{\beta y})`, elementwise."""
+        x, y = jnp.broadcast_arrays(_as_float(x, "x"), _as_float(y, "y"))
+        return smooth_max(jnp.stack([x, y]), beta=self.beta, axis=0)
+
+    def mul(self, x: ArrayLike, y: ArrayLike) -> jax.Array:
+        r""":math:`x \otimes y = x + y`, elementwise with broadcasting."""
+        x, y = jnp.broadcast_arrays(_as_float(x, "x"), _as_float(y, "y"))
+        return x + y
+
+    def sum(self, x: ArrayLike, axis=-1) -> jax.Array:
+        r""":math:`\bigoplus` over ``axis``: :func:`~softjax.smooth.smooth_max` at this β."""
+        return smooth_max(x, beta=self.beta, axis=axis)
+
+    def prod(self, x: ArrayLike, axis=-1) -> jax.Array:
+        r""":math:`\bigotimes` over ``axis``: the ordinary sum."""
+        return jnp.sum(_as_float(x, "x"), axis=axis)
+
+    def matmul(self, a: ArrayLike, b: ArrayLike) -> jax.Array:
+        r"""The matrix product :math:`C_{ij} = \frac1\beta \log \sum_k e^{\beta(A_{ik} + B_{kj})}`.
+
+        Batched and broadcast like ``a @ b``. For finite β it is computed on BLAS as
+        :math:`C = u_i + v_j + \frac1\beta \log\big(e^{\beta(A - u)} e^{\beta(B - v)}\big)_{ij}`
+        with :math:`u` the row maxima of :math:`A` and :math:`v` the column maxima of :math:`B` (the
+        Maslov dequantisation of shifted operands); entries whose BLAS sum underflows (large β times
+        the spread of the data) are detected and recomputed, first by a second product with both
+        factors scaled up, then exactly one entry at a time. Negative β runs on the min side by the
+        exact symmetry :math:`C(A, B, \beta) = -C(-A, -B, -\beta)`; β = ±∞ computes the tropical
+        product with the same code as :class:`MaxPlus`. The gradient in ``a``, ``b`` and β uses
+        :math:`O(mn + mk + kn)` memory.
+
+        Args:
+          a: array of shape ``(..., m, k)`` (or ``(k,)``).
+          b: array of shape ``(..., k, n)`` (or ``(k,)``).
+
+        Returns:
+          The product, shape ``(..., m, n)`` with the batch dimensions broadcast.
+        """
+        beta = jnp.asarray(self.beta)
+        if beta.ndim != 0:
+            raise ValueError(f"matmul needs a scalar beta, got beta of shape {beta.shape}")
+        a3, b3, shape, dtype = _matmul_operands(a, b)
+        cd = _compute_dtype(dtype)
+        c = _log_matmul_jit(a3.astype(cd), b3.astype(cd), beta.astype(cd))
+        return c.reshape(shape).astype(dtype)
+
+    def closure(self, a: ArrayLike, *, num_squarings: int | None = None) -> jax.Array:
+        return super().closure(a, num_squarings=num_squarings)
+
+    closure.__doc__ = _Semiring.closure.__doc__
+
+
+@partial(jax.tree_util.register_dataclass, data_fields=[], meta_fields=[])
+@dataclasses.dataclass(frozen=True)
+class MaxPlus(_Semiring):
+    r"""The max-plus (tropical) semiring: :math:`x \oplus y = \max(x, y)`, ⊗ is +.
+
+    :math:`\mathbb{0} = -\infty`, :math:`\mathbb{1} = 0`. It is the :math:`\beta \to +\infty` limit
+    (tropicalisation) of :class:`LogSemiring`. Gradients split ties equally, like ``jnp.max``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from softjax.semiring import MaxPlus
+      >>> a = jnp.array([[0.0, 1.0], [2.0, 0.0]])
+      >>> print(MaxPlus().matmul(a, a))
+      [[3. 1.]
+       [2. 3.]]
+
+    References:
+      Litvinov, "Maslov dequantization, idempotent and tropical mathematics: a brief
+      introduction" (2007), arXiv:math/0507014.
+    """
+
+    @property
+    def zero(self) -> jax.Array:
+        """The additive identity, :math:`-\\infty`."""
+        return jnp.asarray(-_INF)
+
+    @property
+    def one(self) -> jax.Array:
+        """The multiplicative identity, 0."""
+        return jnp.zeros(())
+
+    def add(self, x: ArrayLike, y: ArrayLike) -> jax.Array:
+        r""":math:`\max(x, y)`, elementwise with broadcasting."""
+        x, y = jnp.broadcast_arrays(_as_float(x, "x"), _as_float(y, "y"))
+        return jnp.maximum(x, y)
+
+    def mul(self, x: ArrayLike, y: ArrayLike) -> jax.Array:
+        r""":math:`x + y`, elementwise with broadcasting."""
+        x, y = jnp.broadcast_arrays(_as_float(x, "x"), _as_float(y, "y"))
+        return x + y
+
+    def sum(self, x: ArrayLike, axis=-1) -> jax.Array:
+        r""":math:`\max` over ``axis``."""
+        return jnp.max(_as_float(x, "x"), axis=axis)
+
+    def prod(self, x: ArrayLike, axis=-1) -> jax.Array:
+        r"""The ordinary sum over ``axis``."""
+        return jnp.sum(_as_float(x, "x"), axis=axis)
+
+    def matmul(self, a: ArrayLike, b: ArrayLike) -> jax.Array:
+        r"""The tropical product :math:`C_{ij} = \max_k (A_{ik} + B_{kj})`, batched like ``a @ b``.
+
+        Blocked over ``k`` so that no :math:`m \times k \times n` array is formed; the gradient
+        splits ties equally and recomputes them blockwise.
+
+        Args:
+          a: array of shape ``(..., m, k)`` (or ``(k,)``).
+          b: array of shape ``(..., k, n)`` (or ``(k,)``).
+
+        Returns:
+          The product, shape ``(..., m, n)``.
+        """
+        a3, b3, shape, dtype = _matmul_operands(a, b)
+        cd = _compute_dtype(dtype)
+        return _maxplus_jit(a3.astype(cd), b3.astype(cd)).reshape(shape).astype(dtype)
+
+    def _default_squarings(self, n):
+        return _tropical_squarings(n)
+
+
+@partial(jax.tree_util.register_dataclass, data_fields=[], meta_fields=[])
+@dataclasses.dataclass(frozen=True)
+class MinPlus(_Semiring):
+    r"""The min-plus (tropical) semiring: :math:`x \oplus y = \min(x, y)`, ⊗ is +.
+
+    :math:`\mathbb{0} = +\infty`, :math:`\mathbb{1} = 0`. It is the :math:`\beta \to -\infty` limit
+    of :class:`LogSemiring`; :meth:`closure` gives all-pairs shortest paths.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from softjax.semiring import MinPlus
+      >>> a = jnp.array([[0.0, 1.0], [2.0, 0.0]])
+      >>> print(MinPlus().matmul(a, a))
+      [[0. 1.]
+       [2. 0.]]
+
+    References:
+      Litvinov, "Maslov dequantization, idempotent and tropical mathematics: a brief
+      introduction" (2007), arXiv:math/0507014.
+    """
+
+    @property
+    def zero(self) -> jax.Array:
+        """The additive identity, :math:`+\\infty`."""
+        return jnp.asarray(_INF)
+
+    @property
+    def one(self) -> jax.Array:
+        """The multiplicative identity, 0."""
+        return jnp.zeros(())
+
+    def add(self, x: ArrayLike, y: ArrayLike) -> jax.Array:
+        r""":math:`\min(x, y)`, elementwise with broadcasting."""
+        x, y = jnp.broadcast_arrays(_as_float(x, "x"), _as_float(y, "y"))
+        return jnp.minimum(x, y)
+
+    def mul(self, x: ArrayLike, y: ArrayLike) -> jax.Array:
+        r""":math:`x + y`, elementwise with broadcasting."""
+        x, y = jnp.broadcast_arrays(_as_float(x, "x"), _as_float(y, "y"))
+        return x + y
+
+    def sum(self, x: ArrayLike, axis=-1) -> jax.Array:
+        r""":math:`\min` over ``axis``."""
+        return jnp.min(_as_float(x, "x"), axis=axis)
+
+    def prod(self, x: ArrayLike, axis=-1) -> jax.Array:
+        r"""The ordinary sum over ``axis``."""
+        return jnp.sum(_as_float(x, "x"), axis=axis)
+
+    def matmul(self, a: ArrayLike, b: ArrayLike) -> jax.Array:
+        r"""The min-plus product :math:`C_{ij} = \min_k (A_{ik} + B_{kj})`, batched like ``a @ b``.
+
+        Args:
+          a: array of shape ``(..., m, k)`` (or ``(k,)``).
+          b: array of shape ``(..., k, n)`` (or ``(k,)``).
+
+        Returns:
+          The product, shape ``(..., m, n)``.
+        """
+        a3, b3, shape, dtype = _matmul_operands(a, b)
+        cd = _compute_dtype(dtype)
+        c = -_maxplus_jit(-a3.astype(cd), -b3.astype(cd))
+        return c.reshape(shape).astype(dtype)
+
+    def _default_squarings(self, n):
+        return _tropical_squarings(n)
+
+
+@partial(jax.tree_util.register_dataclass, data_fields=[], meta_fields=[])
+@dataclasses.dataclass(frozen=True)
+class Real(_Semiring):
+    r"""The ordinary semiring :math:`(\mathbb{R}, +, \times)`, the target of :func:`dequantize`.
+
+    :math:`\mathbb{0} = 0`, :math:`\mathbb{1} = 1`; :meth:`matmul` is ``jnp.matmul``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from softjax.semiring import Real
+      >>> print(Real().einsum("ij,j->i", jnp.eye(2), jnp.array([2.0, 3.0])))
+      [2. 3.]
+    """
+
+    @property
+    def zero(self) -> jax.Array:
+        """The additive identity, 0."""
+        return jnp.zeros(())
+
+    @property
+    def one(self) -> jax.Array:
+        """The multiplicative identity, 1."""
+        return jnp.ones(())
+
+    def add(self, x: ArrayLike, y: ArrayLike) -> jax.Array:
+        r""":math:`x + y`, elementwise with broadcasting."""
+        x, y = jnp.broadcast_arrays(_as_float(x, "x"), _as_float(y, "y"))
+        return x + y
+
+    def mul(self, x: ArrayLike, y: ArrayLike) -> jax.Array:
+        r""":math:`x y`, elementwise with broadcasting."""
+        x, y = jnp.broadcast_arrays(_as_float(x, "x"), _as_float(y, "y"))
+        return x * y
+
+    def sum(self, x: ArrayLike, axis=-1) -> jax.Array:
+        r"""The sum over ``axis``."""
+        return jnp.sum(_as_float(x, "x"), axis=axis)
+
+    def prod(self, x: ArrayLike, axis=-1) -> jax.Array:
+        r"""The product over ``axis``."""
+        return jnp.prod(_as_float(x, "x"), axis=axis)
+
+    def matmul(self, a: ArrayLike, b: ArrayLike) -> jax.Array:
+        r"""The ordinary matrix product, batched like ``a @ b``.
+
+        Args:
+          a: array of shape ``(..., m, k)`` (or ``(k,)``).
+          b: array of shape ``(..., k, n)`` (or ``(k,)``).
+
+        Returns:
+          The product, shape ``(..., m, n)``.
+        """
+        a, b = _as_float(a, "a"), _as_float(b, "b")
+        return jnp.matmul(a, b, precision=lax.Precision.HIGHEST)
+
+
+def dequantize(x: ArrayLike, beta: ArrayLike) -> jax.Array:
+    r"""The Maslov dequantisation :math:`x \mapsto e^{\beta x}`: log-semiring onto the reals.
+
+    .. math::
+        e^{\beta (x \oplus_\beta y)} = e^{\beta x} + e^{\beta y},
+        \qquad e^{\beta (x \otimes y)} = e^{\beta x}\, e^{\beta y}.
+
+    For finite :math:`\beta \ne 0` it is a semiring isomorphism of :math:`\mathbb{R}_\beta` onto
+    :math:`(\mathbb{R}_{>0}, +, \times)` (with :math:`\mathbb{0} \mapsto 0`); reading it backwards,
+    :math:`\frac1\beta \log` quantises the reals, and :math:`|\beta| \to \infty` is the
+    tropical (idempotent) limit.
+
+    Args:
+      x: values in the log-semiring.
+      beta: the inverse temperature (scalar or broadcastable to ``x``).
+
+    Returns:
+      :math:`e^{\beta x}`, like ``x``.
+
+    Example:
+      >>> from softjax.semiring import LogSemiring, dequantize
+      >>> S = LogSemiring(beta=0.5)
+      >>> lhs = dequantize(S.add(1.0, 2.0), 0.5)
+      >>> rhs = dequantize(1.0, 0.5) + dequantize(2.0, 0.5)
+      >>> print(f"{lhs:.4f} {rhs:.4f}")
+      4.3670 4.3670
+
+    References:
+      Litvinov, "Maslov dequantization, idempotent and tropical mathematics: a brief
+      introduction" (2007), arXiv:math/0507014.
+    """
+    x = _as_float(x, "x")
+    beta = jnp.asarray(beta, x.dtype)
+    x, beta = jnp.broadcast_arrays(x, beta)
+    return jnp.exp(beta * x)

@@ -1,0 +1,400 @@
+"""Tests of softjax.semiring: exactness of the products at every β, the semiring laws, the tropical
+limits bit for bit, the Kleene star, gradients and their memory, and the absence of recompiles."""
+
+from __future__ import annotations
+
+import chex
+import hypothesis.extra.numpy as hnp
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.sparse.csgraph
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jax.test_util import check_grads
+from scipy.special import logsumexp
+
+from softjax.semiring import LogSemiring, MaxPlus, MinPlus, Real, dequantize
+from softjax.smooth import smooth_max
+
+INF = np.inf
+TRANSFORMS = [jax.jit, lambda f: f]
+
+
+def reference_matmul(a, b, beta):
+    """float64 (1/β) log Σ_k exp(β(A_ik + B_kj)), with the tropical limits at β = ±inf."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    x = a[..., :, :, None] + b[..., None, :, :]
+    if beta == INF:
+        return x.max(axis=-2)
+    if beta == -INF:
+        return x.min(axis=-2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return logsumexp(beta * x, axis=-2) / beta
+
+
+def assert_exact(c, ref, atol=2e-5, rtol=2e-6):
+    c = np.asarray(c, np.float64)
+    np.testing.assert_array_equal(np.isposinf(c), np.isposinf(ref))
+    np.testing.assert_array_equal(np.isneginf(c), np.isneginf(ref))
+    fin = np.isfinite(ref)
+    np.testing.assert_allclose(c[fin], ref[fin], atol=atol, rtol=rtol)
+
+
+def normal(shape, seed=0, dtype=np.float32):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def with_zeros(a, value, seed):
+    """Sprinkles the semiring zero (and a full row) into ``a``."""
+    a = a.copy()
+    rng = np.random.default_rng(seed)
+    a[rng.random(a.shape) < 0.1] = value
+    a[..., 1, :] = value
+    return a
+
+
+log_matmul = jax.jit(lambda a, b, beta: LogSemiring(beta).matmul(a, b))
+
+BETAS = [1e-2, 1.0, 30.0, 100.0, 1e3, INF, -1.0, -100.0, -1e3, -INF]
+
+
+@pytest.mark.parametrize("beta", BETAS)
+def test_matmul_exact_at_every_beta(beta):
+    zero = -INF if beta > 0 else INF
+    a = with_zeros(normal((96, 80), 1), zero, 1)
+    b = with_zeros(normal((80, 72), 2).T, zero, 2).T
+    b[:, 3] = zero
+    c = log_matmul(a, b, jnp.float32(beta))
+    assert c.dtype == jnp.float32
+    assert_exact(c, reference_matmul(a, b, beta))
+
+
+@pytest.mark.parametrize("beta", [100.0, 1e3, -300.0])
+def test_matmul_exact_at_n_160(beta):
+    a, b = normal((160, 160), 3), normal((160, 160), 4)
+    assert_exact(LogSemiring(beta).matmul(a, b), reference_matmul(a, b, beta))
+
+
+def test_matmul_repairs_few_damaged_entries():
+    # Small spread except two outlying rows and a column: only those entries underflow in BLAS.
+    a, b = 0.1 * normal((96, 80), 5), 0.1 * normal((80, 72), 6)
+    a[3, :7] = 40.0
+    a[9, 20:] = -30.0
+    b[5, 11] = 35.0
+    for beta in (5.0, -5.0):
+        assert_exact(log_matmul(a, b, jnp.float32(beta)), reference_matmul(a, b, beta))
+
+
+def test_matmul_large_values_and_small_beta():
+    a, b = 1e3 * normal((96, 80), 7), 1e3 * normal((80, 72), 8)
+    for beta in (1e-2, 1.0, 1e3):
+        assert_exact(log_matmul(a, b, jnp.float32(beta)), reference_matmul(a, b, beta))
+
+
+def test_matmul_float64():
+    with jax.enable_x64(True):
+        a, b = normal((30, 20), 9, np.float64), normal((20, 25), 10, np.float64)
+        for beta in (0.5, 700.0, -3.0):
+            c = LogSemiring(beta).matmul(a, b)
+            assert c.dtype == jnp.float64
+            np.testing.assert_allclose(c, reference_matmul(a, b, beta), rtol=1e-12, atol=1e-12)
+
+
+def test_matmul_at_beta_zero_matches_smooth_max():
+    a, b = normal((5, 4), 11), normal((4, 3), 12)
+    a[0] = -INF
+    c = LogSemiring(0.0).matmul(a, b)
+    expected = smooth_max(a[:, :, None] + b[None], beta=0.0, axis=1)
+    np.testing.assert_array_equal(c, expected)
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_tropical_limits_bit_for_bit(transform):
+    a = with_zeros(normal((3, 33, 40), 13), -INF, 3)
+    b = normal((40, 17), 14)
+    f = transform(lambda a, b, beta: LogSemiring(beta).matmul(a, b))
+    np.testing.assert_array_equal(f(a, b, jnp.float32(INF)), MaxPlus().matmul(a, b))
+    np.testing.assert_array_equal(f(a, b, jnp.float32(-INF)), MinPlus().matmul(a, b))
+    x = a[:, :, :, None] + b[None, None, :, :]  # float32, as the kernel adds
+    np.testing.assert_array_equal(MaxPlus().matmul(a, b), x.max(axis=2))
+    np.testing.assert_array_equal(MinPlus().matmul(a, b), x.min(axis=2))
+
+
+def test_tropical_gemm_agrees():
+    tropical_gemm = pytest.importorskip("tropical_gemm")
+    a, b = normal((64, 48), 15), normal((48, 40), 16)
+    np.testing.assert_array_equal(MaxPlus().matmul(a, b), tropical_gemm.maxplus_matmul_2d(a, b))
+    np.testing.assert_array_equal(MinPlus().matmul(a, b), tropical_gemm.minplus_matmul_2d(a, b))
+
+
+def test_matmul_shapes_like_at_operator():
+    a, b = normal((2, 1, 4, 5), 17), normal((3, 5, 6), 18)
+    chex.assert_shape(LogSemiring(2.0).matmul(a, b), (2, 3, 4, 6))
+    S = MaxPlus()
+    chex.assert_shape(S.matmul(a, b), (2, 3, 4, 6))
+    np.testing.assert_array_equal(S.matmul(a, b), reference_matmul(a, b, INF).astype(np.float32))
+    v = normal((5,), 19)
+    chex.assert_shape(S.matmul(a, v), (2, 1, 4))
+    chex.assert_shape(S.matmul(v, b), (3, 6))
+    chex.assert_shape(S.matmul(v, v), ())
+    np.testing.assert_array_equal(S.matmul(v, v), S.sum(v + v))
+    np.testing.assert_allclose(Real().matmul(a, b), a @ b, rtol=1e-5, atol=1e-5)
+
+
+def test_matmul_errors():
+    with pytest.raises(ValueError, match="contraction"):
+        LogSemiring(1.0).matmul(jnp.ones((2, 3)), jnp.ones((4, 2)))
+    with pytest.raises(ValueError, match="scalar beta"):
+        LogSemiring(jnp.ones(2)).matmul(jnp.ones((2, 3)), jnp.ones((3, 2)))
+    with pytest.raises(ValueError, match="rank"):
+        MaxPlus().matmul(1.0, jnp.ones(3))
+    with pytest.raises(TypeError, match="real"):
+        MaxPlus().matmul(jnp.ones((2, 2), jnp.complex64), jnp.ones((2, 2)))
+
+
+# ----------------------------------------------------------------------------------------------
+# Semiring laws
+
+
+def semirings():
+    finite = st.floats(0.1, 10.0) | st.floats(-10.0, -0.1)
+    logs = st.one_of(finite, st.sampled_from([INF, -INF])).map(LogSemiring)
+    return st.one_of(logs, st.just(MaxPlus()), st.just(MinPlus()), st.just(Real()))
+
+
+values = hnp.arrays(np.float64, (3,), elements=st.floats(-5.0, 5.0))
+
+
+@jax.jit
+def laws(S, x, y, z):
+    """Pairs (left, right) that the semiring axioms say are equal."""
+    return [
+        (S.add(S.add(x, y), z), S.add(x, S.add(y, z))),
+        (S.mul(S.mul(x, y), z), S.mul(x, S.mul(y, z))),
+        (S.add(x, y), S.add(y, x)),
+        (S.mul(x, y), S.mul(y, x)),
+        (S.mul(x, S.add(y, z)), S.add(S.mul(x, y), S.mul(x, z))),
+        (S.add(x, S.zero), x),
+        (S.mul(x, S.one), x),
+        (S.mul(x, S.zero), jnp.broadcast_to(S.zero, x.shape)),
+        (S.add(x, y), S.sum(jnp.stack([x, y]), axis=0)),
+        (S.prod(jnp.stack([x, y]), axis=0), S.mul(x, y)),
+    ]
+
+
+@settings(max_examples=40, deadline=None)
+@given(S=semirings(), x=values, y=values, z=values)
+def test_semiring_laws(S, x, y, z):
+    with jax.enable_x64(True):
+        for left, right in laws(S, x, y, z):
+            chex.assert_trees_all_close(left, right, rtol=1e-9, atol=1e-9)
+
+
+@jax.jit
+def homomorphism(beta, x, y):
+    S = LogSemiring(beta)
+    a = x.reshape(3, 1) + y.reshape(1, 3)
+    b = y.reshape(3, 1) - x.reshape(1, 3)
+    return [
+        (dequantize(S.add(x, y), beta), dequantize(x, beta) + dequantize(y, beta)),
+        (dequantize(S.mul(x, y), beta), dequantize(x, beta) * dequantize(y, beta)),
+        (dequantize(S.zero, beta), jnp.zeros(())),
+        (dequantize(S.one, beta), jnp.ones(())),
+        (dequantize(S.matmul(a, b), beta), Real().matmul(dequantize(a, beta), dequantize(b, beta))),
+    ]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    beta=st.floats(0.05, 20.0) | st.floats(-20.0, -0.05),
+    x=values,
+    y=values,
+)
+def test_dequantize_is_a_homomorphism(beta, x, y):
+    with jax.enable_x64(True):
+        for left, right in homomorphism(beta, x, y):
+            chex.assert_trees_all_close(left, right, rtol=1e-9, atol=0.0)
+
+
+def test_zero_and_one():
+    assert LogSemiring(2.0).zero == -INF and LogSemiring(-2.0).zero == INF
+    assert LogSemiring(2.0).one == 0.0
+    assert MaxPlus().zero == -INF and MinPlus().zero == INF and Real().zero == 0.0
+    assert Real().one == 1.0
+
+
+# ----------------------------------------------------------------------------------------------
+# einsum and closure
+
+
+@pytest.mark.parametrize("S", [LogSemiring(-0.5), MaxPlus(), MinPlus(), Real()])
+def test_einsum_matches_broadcast(S):
+    a, b, c = normal((3, 4, 5), 20), normal((5, 6), 21), normal((6, 3), 22)
+    if isinstance(S, Real):
+        expected = np.einsum("bij,jk,kl->bil", a, b, c)
+    else:
+        # ⊗ is + and ⊕ is S.sum, over j and k.
+        x = a[:, :, :, None, None] + b[None, None, :, :, None] + c[None, None, None, :, :]
+        expected = S.sum(S.sum(x, axis=3), axis=2)
+    got = S.einsum("bij,jk,kl->bil", a, b, c)
+    chex.assert_trees_all_close(got, expected, rtol=1e-5, atol=1e-5)
+    chex.assert_trees_all_close(S.einsum("ij,jk", b, c), S.matmul(b, c), rtol=1e-6, atol=1e-6)
+    chex.assert_trees_all_close(S.einsum("bij->ib", a), jnp.transpose(S.sum(a, axis=2)))
+
+
+def test_einsum_errors():
+    with pytest.raises(ValueError, match="operands"):
+        MaxPlus().einsum("ij,jk->ik", jnp.ones((2, 2)))
+    with pytest.raises(ValueError, match="ellipsis"):
+        MaxPlus().einsum("...ij->...i", jnp.ones((2, 2)))
+    with pytest.raises(ValueError, match="sizes"):
+        MaxPlus().einsum("ij,jk->ik", jnp.ones((2, 2)), jnp.ones((3, 2)))
+    with pytest.raises(TypeError, match="subscripts"):
+        MaxPlus().einsum(3, jnp.ones((2, 2)))
+
+
+def test_closure_is_floyd_warshall():
+    rng = np.random.default_rng(23)
+    n = 24
+    w = rng.uniform(1.0, 10.0, (n, n))
+    w[rng.random((n, n)) < 0.7] = INF
+    np.fill_diagonal(w, INF)
+    dense = np.where(np.isinf(w), 0.0, w)
+    expected = scipy.sparse.csgraph.floyd_warshall(dense, directed=True)
+    np.testing.assert_allclose(MinPlus().closure(w), expected, rtol=1e-6)
+    np.testing.assert_allclose(LogSemiring(-INF).closure(w, num_squarings=5), expected, rtol=1e-6)
+    np.testing.assert_allclose(-MaxPlus().closure(-w), expected, rtol=1e-6)
+
+
+def test_closure_log_semiring_is_the_dequantised_inverse():
+    with jax.enable_x64(True):
+        beta = 2.0
+        a = normal((6, 6), 24, np.float64) - 2.0
+        e = np.exp(beta * a)
+        assert np.max(np.abs(np.linalg.eigvals(e))) < 1
+        expected = np.log(np.linalg.inv(np.eye(6) - e)) / beta
+        np.testing.assert_allclose(LogSemiring(beta).closure(a), expected, rtol=1e-10)
+        np.testing.assert_allclose(Real().closure(e), np.linalg.inv(np.eye(6) - e), rtol=1e-10)
+
+
+def test_closure_errors():
+    with pytest.raises(ValueError, match="square"):
+        MaxPlus().closure(jnp.ones((2, 3)))
+    with pytest.raises(ValueError, match="num_squarings"):
+        MaxPlus().closure(jnp.ones((2, 2)), num_squarings=-1)
+    with pytest.raises(TypeError, match="num_squarings"):
+        MaxPlus().closure(jnp.ones((2, 2)), num_squarings=1.5)
+
+
+# ----------------------------------------------------------------------------------------------
+# Gradients
+
+
+def broadcast_matmul(a, b, beta):
+    return smooth_max(a[..., :, :, None] + b[..., None, :, :], beta=beta, axis=-2)
+
+
+@pytest.mark.parametrize("beta", [0.3, 2.0, -1.5, 40.0, 500.0, -500.0, INF, -INF])
+def test_gradients_match_autodiff_of_broadcast(beta):
+    with jax.enable_x64(True):
+        a, b = normal((2, 7, 9), 25, np.float64), normal((1, 9, 5), 26, np.float64)
+        w = normal((2, 7, 5), 27, np.float64)
+        a[0, 2, 3] = -INF if beta > 0 else INF
+        b[0, 4, :] = -INF if beta > 0 else INF
+
+        def loss(f):
+            return lambda a, b, beta: jnp.sum(w * f(a, b, beta))
+
+        got = jax.grad(loss(lambda a, b, beta: LogSemiring(beta).matmul(a, b)), (0, 1, 2))(
+            a, b, beta
+        )
+        want = jax.grad(loss(broadcast_matmul), (0, 1, 2))(a, b, beta)
+        chex.assert_trees_all_close(got, want, rtol=1e-9, atol=1e-9)
+
+
+def test_gradients_with_few_damaged_entries():
+    with jax.enable_x64(True):
+        a, b = 0.1 * normal((16, 16), 28, np.float64), 0.1 * normal((16, 16), 29, np.float64)
+        a[3, :5] = 500.0
+        w = normal((16, 16), 30, np.float64)
+        for beta in (3.0, -3.0):
+            got = jax.grad(lambda a, b, t: jnp.sum(w * LogSemiring(t).matmul(a, b)), (0, 1))
+            want = jax.grad(lambda a, b, t: jnp.sum(w * broadcast_matmul(a, b, t)), (0, 1))
+            got, want = got(a, b, beta), want(a, b, beta)
+            chex.assert_trees_all_close(got, want, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("beta", [0.7, -40.0])
+def test_check_grads(beta):
+    with jax.enable_x64(True):
+        a, b = normal((4, 6), 31, np.float64), normal((6, 3), 32, np.float64)
+        check_grads(
+            lambda a, b, beta: LogSemiring(beta).matmul(a, b),
+            (a, b, beta),
+            order=1,
+            modes=["rev"],
+        )
+
+
+def test_maxplus_gradient_splits_ties():
+    a = jnp.array([[1.0, 1.0, 0.0]])
+    b = jnp.array([[2.0], [2.0], [3.0]])  # three-way tie at 3
+    for S in (MaxPlus(), LogSemiring(INF)):
+        da, db = jax.grad(lambda a, b, S=S: S.matmul(a, b).sum(), (0, 1))(a, b)
+        np.testing.assert_allclose(da, [[1 / 3, 1 / 3, 1 / 3]])
+        np.testing.assert_allclose(db, [[1 / 3], [1 / 3], [1 / 3]])
+        expected = jax.grad(lambda a: jnp.max(a[:, :, None] + b[None], axis=1).sum())(a)
+        np.testing.assert_allclose(da, expected)
+    da = jax.grad(lambda a: MinPlus().matmul(a, -b).sum())(-a)
+    np.testing.assert_allclose(da, [[1 / 3, 1 / 3, 1 / 3]])
+
+
+def test_gradient_temp_memory_is_quadratic():
+    a = jax.ShapeDtypeStruct((512, 512), jnp.float32)
+    beta = jax.ShapeDtypeStruct((), jnp.float32)
+    grad = jax.grad(lambda a, b, beta: LogSemiring(beta).matmul(a, b).sum(), (0, 1, 2))
+    mib = jax.jit(grad).lower(a, a, beta).compile().memory_analysis().temp_size_in_bytes / 2**20
+    assert mib <= 16, mib  # the broadcast form needs over 512 MiB
+
+
+# ----------------------------------------------------------------------------------------------
+# β as data: jit, vmap, no recompiles
+
+
+def test_no_recompile_when_beta_changes():
+    a, b = normal((8, 6), 33), normal((6, 5), 34)
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def f(S, a, b):
+        return S.matmul(a, b), S.sum(a, axis=1), S.add(a, a)
+
+    for beta in [1.0, 100.0, 0.0, -3.0, INF, -INF]:
+        f(LogSemiring(jnp.float32(beta)), a, b)
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def g(beta, a, b):
+        return jax.grad(lambda a: LogSemiring(beta).matmul(a, b).sum())(a)
+
+    for beta in [1.0, 1e3, INF, -2.0]:
+        g(jnp.float32(beta), a, b)
+
+
+def test_vmap_over_beta():
+    a, b = normal((7, 6), 35), normal((6, 5), 36)
+    betas = jnp.array([0.5, 50.0, INF, -2.0, -INF], jnp.float32)
+    f = jax.jit(jax.vmap(lambda beta: LogSemiring(beta).matmul(a, b)))
+    got = f(betas)
+    for beta, c in zip(betas, got, strict=True):
+        np.testing.assert_allclose(c, LogSemiring(beta).matmul(a, b), rtol=1e-6, atol=1e-6)
+
+
+def test_semiring_is_a_pytree():
+    leaves, treedef = jax.tree_util.tree_flatten(LogSemiring(3.0))
+    assert leaves == [3.0]
+    assert jax.tree_util.tree_unflatten(treedef, [4.0]) == LogSemiring(4.0)
+    assert jax.tree_util.tree_leaves(MaxPlus()) == []
