@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml | $(PY)
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m softjax.demo --out $(OUT)
+	$(PY) -m examples.demo --out $(OUT)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check softjax tests benchmarks examples notebooks
