@@ -1,5 +1,6 @@
 """softjax: the smooth arg max and its relatives, one family of functions indexed by β."""
 
+from softjax import dp as dp
 from softjax import schedules as schedules
 from softjax import semiring as semiring
 from softjax.limits import beta_for_tolerance as beta_for_tolerance
@@ -31,6 +32,7 @@ __all__ = [
     "argmin_onehot",
     "beta_for_tolerance",
     "boltzmann",
+    "dp",
     "entropy",
     "free_energy",
     "gumbel_softargmax",

@@ -1,0 +1,569 @@
+"""Tests of softjax.dp against brute-force enumeration and plain numpy float64 recursions."""
+
+import functools
+import itertools
+import math
+
+import chex
+import hypothesis.strategies as st
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from scipy.sparse.csgraph import floyd_warshall
+from scipy.special import logsumexp, softmax
+
+from softjax import dp
+from softjax.semiring import LogSemiring, MaxPlus, MinPlus, Real
+
+INF = math.inf
+TRANSFORMS = [jax.jit, lambda f: f]
+HYP = settings(max_examples=8, deadline=None, derandomize=True)
+
+
+def _value_and_grad(f):
+    """Batched values of ``f`` and the gradient of their sum (batch elements are independent)."""
+
+    def total(x, *args, **kwargs):
+        value = f(x, *args, **kwargs)
+        return jnp.sum(value), value
+
+    def both(x, *args, **kwargs):
+        grad, value = jax.grad(total, has_aux=True)(x, *args, **kwargs)
+        return value, grad
+
+    return both
+
+
+# One compiled program per (semiring class, method, shape): β is a traced leaf of the semiring.
+# One jitted function per semiring class: in jax 0.10.2 the treedefs of MaxPlus(), MinPlus() and
+# Real() (dataclasses with no fields) compare equal, and a shared jit cache can mix them up.
+@functools.cache
+def _jitted(fn, cls):
+    return jax.jit(
+        _value_and_grad(fn), static_argnames=("method",) if fn is dp.linear_chain else ()
+    )
+
+
+def _chain(pot, semiring, **kwargs):
+    return _jitted(dp.linear_chain, type(semiring))(pot, semiring, **kwargs)
+
+
+def _dtw(cost, semiring):
+    return _jitted(dp.dtw, type(semiring))(cost, semiring)
+
+
+# (semiring, kind, beta) for the brute-force comparisons; kind picks the reference reduction.
+CHAIN_SEMIRINGS = [
+    pytest.param(LogSemiring(1.0), "log", 1.0, id="log1"),
+    pytest.param(LogSemiring(2.5), "log", 2.5, id="log2.5"),
+    pytest.param(LogSemiring(-0.7), "log", -0.7, id="log-0.7"),
+    pytest.param(LogSemiring(INF), "max", None, id="log+inf"),
+    pytest.param(LogSemiring(-INF), "min", None, id="log-inf"),
+    pytest.param(MaxPlus(), "max", None, id="maxplus"),
+    pytest.param(MinPlus(), "min", None, id="minplus"),
+    pytest.param(Real(), "real", None, id="real"),
+]
+
+
+# ------------------------------------------------------------------------------------------------
+# Brute force
+
+
+def _chain_paths(pot, init, final):
+    """Every state sequence of a chain: (scores or products, edge indicators (N, T, K, K))."""
+    t_len, k = pot.shape[0], pot.shape[-1]
+    seqs = np.array(list(itertools.product(range(k), repeat=t_len + 1)))  # (N, T + 1)
+    t_idx = np.arange(t_len)
+    edges = np.zeros((len(seqs), t_len, k, k))
+    edges[np.arange(len(seqs))[:, None], t_idx, seqs[:, :-1], seqs[:, 1:]] = 1.0
+    terms = np.concatenate(
+        [init[seqs[:, :1]], pot[t_idx, seqs[:, :-1], seqs[:, 1:]], final[seqs[:, -1:]]], axis=1
+    )
+    return terms, edges
+
+
+def _reduce(terms, kind, beta):
+    """⊕ over paths (axis 0) of ⊗ over each path's terms (axis 1)."""
+    if kind == "real":
+        return np.sum(np.prod(terms, axis=1))
+    scores = np.sum(terms, axis=1)
+    if kind == "max":
+        return np.max(scores)
+    if kind == "min":
+        return np.min(scores)
+    return logsumexp(beta * scores) / beta
+
+
+def _gibbs(scores, beta):
+    return softmax(beta * scores)
+
+
+def _alignments(n, m):
+    """All monotone alignment matrices from (0, 0) to (n - 1, m - 1), shape (N, n, m)."""
+    out = []
+
+    def walk(i, j, cells):
+        cells = cells + [(i, j)]
+        if (i, j) == (n - 1, m - 1):
+            a = np.zeros((n, m))
+            a[tuple(np.array(cells).T)] = 1.0
+            out.append(a)
+            return
+        for di, dj in ((1, 0), (0, 1), (1, 1)):
+            if i + di < n and j + dj < m:
+                walk(i + di, j + dj, cells)
+
+    walk(0, 0, [])
+    return np.stack(out)
+
+
+def _delannoy(n, m):
+    return sum(math.comb(n - 1, k) * math.comb(m - 1, k) * 2**k for k in range(min(n, m)))
+
+
+def _soft_dtw_numpy(cost, gamma):
+    """The soft-DTW recursion of Cuturi & Blondel in float64, with softmin_γ."""
+    n, m = cost.shape
+    r = np.full((n + 1, m + 1), np.inf)
+    r[0, 0] = 0.0
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            prev = np.array([r[i - 1, j], r[i, j - 1], r[i - 1, j - 1]])
+            r[i, j] = cost[i - 1, j - 1] - gamma * logsumexp(-prev / gamma)
+    return r[n, m]
+
+
+def _sq_dist(x, y):
+    return np.sum((x[:, None, :] - y[None, :, :]) ** 2, axis=-1)
+
+
+# ------------------------------------------------------------------------------------------------
+# linear_chain
+
+
+@pytest.mark.parametrize("method", ["sequential", "parallel"])
+@pytest.mark.parametrize("semiring, kind, beta", CHAIN_SEMIRINGS)
+def test_linear_chain_brute_force(semiring, kind, beta, method):
+    rng = np.random.default_rng(0)
+    pot = rng.normal(size=(2, 3, 3, 3))  # batch 2, T = 3, K = 3
+    init, final = rng.normal(size=(2, 3)), rng.normal(size=(3,))
+    if kind == "real":
+        pot, init, final = np.exp(pot), np.exp(init), np.exp(final)
+    with jax.enable_x64(True):
+        value, grad = jax.device_get(
+            _chain(pot, semiring, initial=init, final=final, method=method)
+        )
+        chex.assert_shape(value, (2,))
+        for b in range(2):
+            terms, edges = _chain_paths(pot[b], init[b], final)
+            np.testing.assert_allclose(value[b], _reduce(terms, kind, beta), rtol=1e-12)
+            if kind == "real":
+                # ∂/∂ψ_t(i, j) of a sum of products: the products through that edge over ψ_t(i, j).
+                want = np.einsum("n,ntij->tij", np.prod(terms, axis=1), edges) / pot[b]
+                np.testing.assert_allclose(grad[b], want, rtol=1e-12)
+                continue
+            scores = np.sum(terms, axis=1)
+            if kind == "log":
+                weights = _gibbs(scores, beta)  # the gradient is the edge marginals at β
+            else:
+                best = np.argmax(scores) if kind == "max" else np.argmin(scores)
+                weights = np.eye(len(scores))[best]  # the gradient is the best path's edges
+            want = np.einsum("n,ntij->tij", weights, edges)
+            np.testing.assert_allclose(grad[b], want, rtol=1e-10, atol=1e-12)
+
+
+def test_linear_chain_defaults_and_marginals():
+    """Without initial/final scores; the node marginals derived from the edges sum to one."""
+    rng = np.random.default_rng(1)
+    pot = rng.normal(size=(4, 2, 2))
+    with jax.enable_x64(True):
+        value, grad = jax.device_get(_chain(pot, LogSemiring(1.0)))
+    terms, _ = _chain_paths(pot, np.zeros(2), np.zeros(2))
+    np.testing.assert_allclose(value, _reduce(terms, "log", 1.0), rtol=1e-12)
+    np.testing.assert_allclose(np.sum(grad, axis=(-1, -2)), np.ones(4), rtol=1e-12)
+    # Consistency of consecutive edge marginals: Σ_i μ_t(i, j) = Σ_k μ_{t+1}(j, k).
+    np.testing.assert_allclose(np.sum(grad[:-1], axis=-2), np.sum(grad[1:], axis=-1))
+
+
+def test_linear_chain_no_transitions():
+    init, final = jnp.array([0.0, 1.0, 2.0]), jnp.array([1.0, 0.0, 0.0])
+    pot = jnp.zeros((0, 3, 3))
+    for method in ["sequential", "parallel"]:
+        chex.assert_trees_all_close(
+            dp.linear_chain(pot, MaxPlus(), initial=init, final=final, method=method), 2.0
+        )
+        chex.assert_trees_all_close(
+            dp.linear_chain(pot, LogSemiring(1.0), method=method), jnp.log(3.0)
+        )
+
+
+def test_linear_chain_viterbi_ties_split():
+    """Two tied best paths: the MaxPlus gradient splits the weight between their edges."""
+    pot = jnp.array([[[1.0, 1.0], [0.0, 0.0]]])  # from state 0, both next states score 1
+    grad = jax.grad(dp.linear_chain)(pot, MaxPlus())
+    chex.assert_trees_all_close(grad, jnp.array([[[0.5, 0.5], [0.0, 0.0]]]))
+
+
+@pytest.mark.parametrize("semiring", [MaxPlus(), Real()], ids=["maxplus", "real"])
+@pytest.mark.parametrize("t_len", [5, 6])  # trees 5 -> 3 -> 2 -> 1 and 6 -> 3 -> 2 -> 1
+@settings(max_examples=5, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**16))
+def test_linear_chain_sequential_equals_parallel(semiring, t_len, seed):
+    rng = np.random.default_rng(seed)
+    pot = rng.normal(size=(2, t_len, 3, 3))
+    if isinstance(semiring, Real):
+        pot = np.exp(pot) / 3
+    with jax.enable_x64(True):
+        seq = _chain(pot, semiring, method="sequential")
+        par = _chain(pot, semiring, method="parallel")
+        chex.assert_trees_all_close(seq, par, rtol=1e-11, atol=1e-12)
+
+
+def test_forbidden_transitions_and_cells_have_zero_gradient():
+    """-inf potentials (forbidden transitions) and +inf DTW costs (a band): finite values and
+    gradients, exactly zero on the forbidden entries."""
+    pot = jnp.asarray(np.random.default_rng(6).normal(size=(5, 3, 3)), jnp.float32)
+    pot = pot.at[:, 0, 2].set(-jnp.inf).at[:, 2, 0].set(-jnp.inf)
+    f = jax.jit(jax.value_and_grad(dp.linear_chain), static_argnames="method")
+    for semiring, method in [(LogSemiring(1.0), "sequential"), (MaxPlus(), "parallel")]:
+        value, grad = f(pot, semiring, method=method)
+        assert np.isfinite(value) and np.all(np.isfinite(grad))
+        assert np.all(grad[:, 0, 2] == 0) and np.all(grad[:, 2, 0] == 0)
+    cost = jnp.asarray(np.random.default_rng(7).uniform(size=(6, 6)), jnp.float32)
+    band = np.abs(np.arange(6)[:, None] - np.arange(6)[None, :]) <= 1
+    value, grad = jax.jit(jax.value_and_grad(dp.dtw))(
+        jnp.where(band, cost, jnp.inf), LogSemiring(-1.0)
+    )
+    assert np.isfinite(value) and np.all(np.isfinite(grad)) and np.all(grad[~band] == 0)
+
+
+def test_bfloat16_in_bfloat16_out():
+    """16-bit inputs are accumulated in float32; values and gradients keep the input dtype."""
+    rng = np.random.default_rng(15)
+    pot = jnp.asarray(rng.normal(size=(20, 3, 3)), jnp.bfloat16)
+    value, grad = jax.value_and_grad(dp.linear_chain)(pot, LogSemiring(1.0))
+    assert value.dtype == grad.dtype == jnp.bfloat16
+    ref = dp.linear_chain(pot.astype(jnp.float32), LogSemiring(1.0))
+    np.testing.assert_allclose(float(value), float(ref), rtol=1e-2)
+    cost = jnp.asarray(rng.uniform(size=(4, 5)), jnp.bfloat16)
+    assert dp.dtw(cost).dtype == dp.shortest_paths(cost[:, :4]).dtype == jnp.bfloat16
+
+
+def test_linear_chain_long_float32():
+    """A long float32 chain agrees with float64, and the parallel tree with the sequential scan."""
+    rng = np.random.default_rng(3)
+    pot = 3.0 * rng.normal(size=(300, 4, 4))
+    f = jax.jit(dp.linear_chain, static_argnames="method")
+    got = f(pot.astype(np.float32), LogSemiring(1.0))
+    with jax.enable_x64(True):
+        ref = float(f(pot, LogSemiring(1.0)))
+    np.testing.assert_allclose(got, ref, rtol=1e-5)
+    par = f(pot.astype(np.float32), MaxPlus(), method="parallel")  # 9 rounds, odd ones included
+    np.testing.assert_allclose(par, f(pot.astype(np.float32), MaxPlus()), rtol=1e-5)
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_linear_chain_transforms(transform):
+    rng = np.random.default_rng(4)
+    pot = jnp.asarray(rng.normal(size=(3, 4, 2, 2)), jnp.float32)
+    f = transform(dp.linear_chain)
+    batched = f(pot, LogSemiring(0.5))
+    mapped = jax.vmap(f, in_axes=(0, None))(pot, LogSemiring(0.5))
+    chex.assert_trees_all_close(batched, mapped, rtol=1e-6)
+    grad = jax.grad(lambda p: jnp.sum(f(p, LogSemiring(0.5))))(pot)
+    chex.assert_trees_all_close(jnp.sum(grad, axis=(-1, -2)), jnp.ones((3, 4)), rtol=1e-5)
+
+
+def test_linear_chain_vmap_and_grad_over_beta():
+    """The semiring is a pytree whose leaf is β: vmap over β (±inf included) and d/dβ."""
+    pot = jnp.asarray(np.random.default_rng(4).normal(size=(4, 2, 2)), jnp.float32)
+    f = jax.jit(dp.linear_chain)
+    betas = [0.5, 2.0, -1.0, INF, -INF]
+    per_beta = jax.jit(jax.vmap(lambda b: f(pot, LogSemiring(b))))(jnp.array(betas))
+    for i, b in enumerate(betas):
+        chex.assert_trees_all_close(per_beta[i], f(pot, LogSemiring(b)), rtol=1e-6)
+    # d/dβ of (1/β) log Z(β) = (⟨s⟩_β − V)/β, checked by brute force.
+    dbeta = jax.jit(jax.grad(lambda b: f(pot, LogSemiring(b))))(2.0)
+    scores = np.sum(_chain_paths(np.asarray(pot, np.float64), np.zeros(2), np.zeros(2))[0], axis=1)
+    want = (np.dot(_gibbs(scores, 2.0), scores) - logsumexp(2.0 * scores) / 2.0) / 2.0
+    np.testing.assert_allclose(dbeta, want, rtol=1e-4)
+
+
+def test_linear_chain_no_recompile_when_beta_changes():
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def f(pot, s):
+        return dp.linear_chain(pot, s)
+
+    pot = jnp.asarray(np.random.default_rng(5).normal(size=(3, 2, 2)), jnp.float32)
+    values = [f(pot, LogSemiring(b)) for b in [1.0, 0.25, -2.0, INF, -INF, 0.0]]
+    chex.assert_trees_all_close(values[3], dp.linear_chain(pot, MaxPlus()))
+    chex.assert_trees_all_close(values[4], dp.linear_chain(pot, MinPlus()))
+    assert values[5] == jnp.inf  # β = 0: smooth_max's right-hand limit
+
+
+def test_linear_chain_validation():
+    pot = jnp.zeros((3, 2, 2))
+    with pytest.raises(ValueError, match="method must be .* got 'fast'"):
+        dp.linear_chain(pot, MaxPlus(), method="fast")
+    with pytest.raises(ValueError, match=r"potentials must have shape .* got shape \(3, 2, 3\)"):
+        dp.linear_chain(jnp.zeros((3, 2, 3)), MaxPlus())
+    with pytest.raises(ValueError, match=r"got shape \(2, 2\)"):
+        dp.linear_chain(jnp.zeros((2, 2)), MaxPlus())
+    with pytest.raises(ValueError, match="K >= 1"):
+        dp.linear_chain(jnp.zeros((3, 0, 0)), MaxPlus())
+    with pytest.raises(ValueError, match=r"initial must be broadcastable .* got shape \(3,\)"):
+        dp.linear_chain(pot, MaxPlus(), initial=jnp.zeros(3))
+    with pytest.raises(ValueError, match=r"final must be broadcastable .* got shape \(4, 2\)"):
+        dp.linear_chain(pot, MaxPlus(), final=jnp.zeros((4, 2)))
+    with pytest.raises(TypeError, match="semiring must be .* got 1.0"):
+        dp.linear_chain(pot, 1.0)
+    with pytest.raises(TypeError, match="got the class MaxPlus"):
+        dp.linear_chain(pot, MaxPlus)
+    with pytest.raises(TypeError, match="potentials must be real"):
+        dp.linear_chain(jnp.zeros((3, 2, 2), jnp.complex64), MaxPlus())
+    with pytest.raises(TypeError):
+        dp.linear_chain(pot, MaxPlus(), "parallel")  # options are keyword-only
+
+
+# ------------------------------------------------------------------------------------------------
+# shortest_paths
+
+
+def _random_graph(rng, n, p=0.5):
+    w = rng.uniform(0.5, 3.0, size=(n, n))
+    w[rng.uniform(size=(n, n)) > p] = np.inf
+    np.fill_diagonal(w, 0.0)
+    return w
+
+
+@pytest.mark.parametrize("n", [1, 2, 7])
+def test_shortest_paths_floyd_warshall(n):
+    rng = np.random.default_rng(n)
+    w = np.stack([_random_graph(rng, n) for _ in range(3)])
+    with jax.enable_x64(True):
+        got = np.asarray(jax.jit(dp.shortest_paths)(w))
+    chex.assert_shape(got, (3, n, n))
+    for b in range(3):
+        np.testing.assert_allclose(got[b], floyd_warshall(w[b]), rtol=1e-12)
+
+
+def test_shortest_paths_diagonal_is_ignored():
+    w = _random_graph(np.random.default_rng(8), 5)
+    f = jax.jit(dp.shortest_paths)
+    base = f(w)
+    for d in [np.inf, 2.0, -1.0]:
+        w2 = w.copy()
+        np.fill_diagonal(w2, d)
+        chex.assert_trees_all_equal(f(w2), base)
+        np.testing.assert_allclose(f(w2), floyd_warshall(w2), rtol=1e-6)
+
+
+def test_shortest_paths_soft():
+    """Soft shortest paths: the closed form, below the hard ones, converging to them as β grows."""
+    w = _random_graph(np.random.default_rng(9), 6, p=0.6)
+    hard = floyd_warshall(w)
+    off = np.where(np.eye(6, dtype=bool), np.inf, w)
+
+    def row0(w, s):
+        d = dp.shortest_paths(w, s)
+        return d[0, 5], d
+
+    f = jax.jit(jax.grad(row0, has_aux=True))  # D and the gradient of D[0, 5], one program
+    with jax.enable_x64(True):
+        prev = -np.inf
+        for beta in [2.0, 5.0, 20.0, 100.0]:
+            g, soft = jax.device_get(f(w, LogSemiring(-beta)))
+            want = -np.log(np.linalg.inv(np.eye(6) - np.exp(-beta * off))) / beta
+            np.testing.assert_allclose(soft, want, rtol=1e-9, atol=1e-12)
+            assert np.all(soft <= hard + 1e-12)
+            assert np.all(soft >= prev - 1e-12)  # increases with β towards the hard values
+            prev = soft
+            # The gradient counts the expected traversals of each edge: ≥ 0, none on the diagonal.
+            assert np.all(g >= 0) and np.all(np.diagonal(g) == 0) and np.all(g[np.isinf(w)] == 0)
+            assert g[0, 1] + g[0, 2] + g[0, 3] + g[0, 4] + g[0, 5] >= 1 - 1e-9  # paths leave 0
+        np.testing.assert_allclose(prev, hard, atol=0.05)
+        # LogSemiring(-inf) is MinPlus, bit for bit, from the same compiled program.
+        np.testing.assert_array_equal(f(w, LogSemiring(-INF))[1], dp.shortest_paths(w))
+
+
+def test_shortest_paths_negative_cycle_is_visible_on_the_diagonal():
+    inf = np.inf
+    w = np.array([[0.0, 1.0, inf], [inf, 0.0, -3.0], [1.0, inf, 0.0]])  # cycle 0→1→2→0 of -1
+    f = jax.jit(dp.shortest_paths, static_argnames="num_squarings")
+    d = f(w)
+    assert np.all(np.diagonal(d) < 0)
+    # More squarings reach longer walks around the cycle: lower values.
+    d_more = f(w, num_squarings=5)
+    assert np.all(d_more <= d) and np.any(d_more < d)
+
+
+def test_shortest_paths_transforms_and_validation():
+    rng = np.random.default_rng(10)
+    w = jnp.asarray(np.stack([_random_graph(rng, 4) for _ in range(2)]), jnp.float32)
+    f = jax.jit(dp.shortest_paths)
+    chex.assert_trees_all_close(jax.vmap(f)(w), dp.shortest_paths(w))
+    with pytest.raises(ValueError, match=r"weights must have shape .* got shape \(2, 3\)"):
+        dp.shortest_paths(jnp.zeros((2, 3)))
+    with pytest.raises(TypeError, match="semiring must be"):
+        dp.shortest_paths(w, "minplus")
+    with pytest.raises(TypeError, match="num_squarings must be an int"):
+        dp.shortest_paths(w, num_squarings=2.0)
+
+
+# ------------------------------------------------------------------------------------------------
+# dtw
+
+
+@pytest.mark.parametrize("n, m", [(1, 1), (1, 4), (3, 3), (4, 2)])
+@pytest.mark.parametrize(
+    "semiring, kind, beta",
+    [
+        pytest.param(MinPlus(), "min", None, id="minplus"),
+        pytest.param(MaxPlus(), "max", None, id="maxplus"),
+        pytest.param(LogSemiring(-1.0), "log", -1.0, id="soft-gamma1"),
+        pytest.param(LogSemiring(-10.0), "log", -10.0, id="soft-gamma0.1"),
+        pytest.param(LogSemiring(0.5), "log", 0.5, id="log0.5"),
+        pytest.param(Real(), "real", None, id="real"),
+    ],
+)
+def test_dtw_brute_force(semiring, kind, beta, n, m):
+    rng = np.random.default_rng(n * 10 + m)
+    cost = rng.uniform(0.0, 2.0, size=(2, n, m))
+    paths = _alignments(n, m)
+    assert len(paths) == _delannoy(n, m)
+    with jax.enable_x64(True):
+        value, grad = jax.device_get(_dtw(cost, semiring))
+    chex.assert_shape(value, (2,))
+    for b in range(2):
+        if kind == "real":
+            terms = np.where(paths > 0, cost[b], 1.0).reshape(len(paths), -1)
+        else:
+            terms = (paths * cost[b]).reshape(len(paths), -1)
+        np.testing.assert_allclose(value[b], _reduce(terms, kind, beta), rtol=1e-12)
+        scores = np.sum(paths * cost[b], axis=(1, 2))
+        if kind == "log":  # the gradient is the expected alignment
+            want = np.einsum("p,pij->ij", _gibbs(scores, beta), paths)
+            np.testing.assert_allclose(grad[b], want, rtol=1e-10, atol=1e-12)
+        elif kind in ("min", "max"):
+            best = np.argmin(scores) if kind == "min" else np.argmax(scores)
+            np.testing.assert_allclose(grad[b], paths[best], atol=1e-12)
+
+
+@HYP
+@given(gamma=st.sampled_from([0.01, 0.3, 1.0, 10.0]), seed=st.integers(0, 2**16))
+def test_dtw_soft_matches_numpy_recursion(gamma, seed):
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(8, 2)), rng.normal(size=(5, 2))
+    cost = _sq_dist(x, y)
+    with jax.enable_x64(True):
+        value, grad = jax.device_get(_dtw(cost, LogSemiring(-1.0 / gamma)))
+        assert np.all(np.isfinite(grad))
+    np.testing.assert_allclose(value, _soft_dtw_numpy(cost, gamma), rtol=1e-12)
+    # The expected alignment has mass 1 in the corners and at least one cell per row and column.
+    assert abs(grad[0, 0] - 1.0) < 1e-12 and abs(grad[-1, -1] - 1.0) < 1e-12
+    assert np.all(np.sum(grad, axis=1) >= 1 - 1e-12) and np.all(np.sum(grad, axis=0) >= 1 - 1e-12)
+
+
+def test_dtw_hard_limit_and_transpose():
+    rng = np.random.default_rng(11)
+    cost = jnp.asarray(rng.uniform(size=(5, 9)), jnp.float32)
+    f = jax.jit(dp.dtw)
+    hard = f(cost)
+    chex.assert_trees_all_equal(f(cost, LogSemiring(-INF)), hard)
+    chex.assert_trees_all_close(f(cost.T), hard)
+    chex.assert_trees_all_close(f(cost.T, LogSemiring(-2.0)), f(cost, LogSemiring(-2.0)), rtol=1e-6)
+    # Soft-DTW is a lower bound of DTW that tends to it as γ → 0.
+    soft = [f(cost, LogSemiring(-b)) for b in [1.0, 10.0, 1000.0]]
+    assert soft[0] <= soft[1] <= soft[2] <= hard
+    np.testing.assert_allclose(soft[2], hard, atol=1e-2)
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_dtw_transforms(transform):
+    rng = np.random.default_rng(12)
+    cost = jnp.asarray(rng.uniform(size=(3, 4, 6)), jnp.float32)
+    f = transform(dp.dtw)
+    s = LogSemiring(-2.0)
+    chex.assert_trees_all_close(jax.vmap(f, in_axes=(0, None))(cost, s), f(cost, s), rtol=1e-6)
+    g = jax.grad(lambda c: jnp.sum(f(c, s)))(cost)
+    assert np.all(np.isfinite(g)) and np.all(np.asarray(g) >= 0)
+    chex.assert_trees_all_close(g[:, 0, 0], jnp.ones(3), rtol=1e-6)
+
+
+def test_dtw_no_recompile_and_validation():
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def f(cost, s):
+        return dp.dtw(cost, s)
+
+    cost = jnp.asarray(np.random.default_rng(13).uniform(size=(4, 5)), jnp.float32)
+    for gamma in [0.1, 1.0, 10.0]:
+        f(cost, LogSemiring(-1.0 / gamma))
+    chex.assert_trees_all_equal(f(cost, LogSemiring(-INF)), dp.dtw(cost))
+    with pytest.raises(ValueError, match=r"cost must have shape .* got shape \(3,\)"):
+        dp.dtw(jnp.zeros(3))
+    with pytest.raises(ValueError, match=r"got shape \(0, 3\)"):
+        dp.dtw(jnp.zeros((0, 3)))
+    with pytest.raises(TypeError, match="semiring must be"):
+        dp.dtw(cost, -1.0)
+
+
+# ------------------------------------------------------------------------------------------------
+# soft_dtw_divergence
+
+
+@jax.jit
+def _divergence_checks(x, y, gamma):
+    """D(x, y), D(x, x), D(y, x) and the gradient of D(·, x) at x, in one program."""
+    d = functools.partial(dp.soft_dtw_divergence, gamma=gamma)
+    return d(x, y), d(x, x), d(y, x), jax.grad(d)(x, x)
+
+
+@HYP
+@given(gamma=st.sampled_from([0.01, 0.1, 1.0, 10.0]), seed=st.integers(0, 2**16))
+def test_divergence_nonnegative_and_zero_on_diagonal(gamma, seed):
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(6, 3)), 0.5 * rng.normal(size=(4, 3))
+    with jax.enable_x64(True):
+        d, d_xx, d_yx, g = jax.device_get(_divergence_checks(x, y, gamma))
+    want = _soft_dtw_numpy(_sq_dist(x, y), gamma) - 0.5 * (
+        _soft_dtw_numpy(_sq_dist(x, x), gamma) + _soft_dtw_numpy(_sq_dist(y, y), gamma)
+    )
+    np.testing.assert_allclose(d, want, rtol=1e-10, atol=1e-12)
+    assert d >= 0.0
+    assert d_xx == 0.0
+    np.testing.assert_allclose(d_yx, d, rtol=1e-10)  # symmetric
+    np.testing.assert_allclose(g, np.zeros_like(x), atol=1e-10)  # x = y is a minimum
+
+
+def test_divergence_options_batch_and_transforms():
+    rng = np.random.default_rng(14)
+    x = jnp.asarray(rng.normal(size=(2, 5, 3)), jnp.float32)
+    y = jnp.asarray(rng.normal(size=(4, 3)), jnp.float32)
+    # γ is traced (one program for every γ, γ = 0 included) and differentiable.
+    f = jax.jit(jax.value_and_grad(lambda g: jnp.sum(dp.soft_dtw_divergence(x, y, gamma=g))))
+    d, dg = f(0.5)
+    assert d > 0 and np.isfinite(dg)
+    # Batch dimensions broadcast; γ = 0 is DTW (the squared Euclidean cost vanishes on x = y).
+    hard = dp.dtw(jnp.sum((x[:, :, None, :] - y[None, None, :, :]) ** 2, axis=-1))
+    chex.assert_shape(hard, (2,))
+    chex.assert_trees_all_close(f(0.0)[0], jnp.sum(hard), rtol=1e-6)
+
+    # A custom cost: the absolute difference; it still vanishes at x = y.
+    def l1(a, b):
+        return jnp.sum(jnp.abs(a[..., :, None, :] - b[..., None, :, :]), axis=-1)
+
+    assert dp.soft_dtw_divergence(y, y, gamma=0.5, cost_fn=l1) == 0.0
+    with pytest.raises(ValueError, match="gamma must be >= 0, got -1.0"):
+        dp.soft_dtw_divergence(x, y, gamma=-1.0)
+    with pytest.raises(TypeError, match="cost_fn must be callable, got 3"):
+        dp.soft_dtw_divergence(x, y, gamma=1.0, cost_fn=3)
+    with pytest.raises(ValueError, match=r"same d, got shapes \(4, 3\) and \(4, 2\)"):
+        dp.soft_dtw_divergence(y, jnp.zeros((4, 2)), gamma=1.0)
+    with pytest.raises(ValueError, match="batch dimensions of x and y must broadcast"):
+        dp.soft_dtw_divergence(x, jnp.zeros((3, 4, 3)), gamma=1.0)
+    with pytest.raises(TypeError):
+        dp.soft_dtw_divergence(x, y, 1.0)  # gamma is keyword-only
