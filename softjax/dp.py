@@ -245,8 +245,10 @@ def shortest_paths(
     ``jnp.any(jnp.diagonal(D, axis1=-2, axis2=-1) < 0)`` detects one. Under ``LogSemiring(-beta)``
     the sum over paths (with cycles repeated) is finite iff the spectral radius of the matrix
     :math:`e^{-\beta W}` (zero diagonal) is below one, which needs every cycle to have positive
-    length and β large enough; otherwise the series diverges and the affected entries are
-    :math:`-\infty` (or NaN).
+    length and β large enough; otherwise the series diverges, and the entries returned are the
+    partial sums over paths of fewer than :math:`2^t` edges (``t = num_squarings``): large negative
+    numbers that keep decreasing with ``num_squarings``, not a limit. Check the spectral radius
+    (or compare two values of ``num_squarings``) before trusting a soft answer at small β.
 
     Args:
       weights: edge weights, shape ``(..., n, n)``; leading dimensions are batch dimensions.
