@@ -10,8 +10,10 @@ Every semiring here is a pytree: :class:`LogSemiring` carries β as a leaf, so a
 semiring may be jitted once and called, vmapped or differentiated at any β, including ±∞.
 
 The matrix product of :class:`LogSemiring` is computed by the exp-shift trick on BLAS (a real
-matrix product of dequantised, row- and column-shifted factors); the entries where that underflows
-are detected and recomputed exactly, so the answer is right at every β. Its gradient is a custom VJP
+matrix product of dequantised, row- and column-shifted factors); at large β times the spread of the
+data, a head/tail split (the few largest entries of each row and column summed exactly, the rest on
+BLAS shifted by the r-th largest) takes over, and the entries that still underflow are detected and
+recomputed exactly, so the answer is right at every β. Its gradient is a custom VJP
 that keeps only the operands and the result, and recomputes the weights
 :math:`e^{\beta(A_{ik} + B_{kj} - C_{ij})}` by the same trick.
 """
@@ -218,19 +220,15 @@ def _dbeta(a, b, beta, da, db, g, c):
 # The log-semiring product (1/β) log Σ_k exp(β (A_ik + B_kj)). Shapes: a (B, m, K), b (B, K, n).
 
 
-def _constants(dtype, k):
-    """log τ, the smallest BLAS sum trusted, and the exponent offset t of the second pass.
+def _log_tau(dtype, k):
+    """log τ, the smallest BLAS sum of k terms with factors ≤ 1 that is trusted.
 
     Float32 flushes subnormals to zero: a sum S of k terms loses at most k·tiny, a relative error
-    below eps when log S ≥ log τ = log tiny + log k − log eps + 1. The second pass scales both
-    factors by e^t, so its sum is trusted when log S₁ ≥ t + log τ (a factor below tiny then carries
-    a negligible term) and finite; t is the largest offset with 2t + log τ below the overflow.
+    below eps when log S ≥ log τ = log tiny + log k − log eps + 1.
     """
     fi = jnp.finfo(dtype)
-    lo, hi, eps = float(np.log(fi.tiny)), float(np.log(fi.max)), float(np.log(fi.eps))
-    log_tau = lo + float(np.log(max(k, 1))) - eps + 1.0
-    t = 0.5 * (hi - log_tau) - 0.5
-    return log_tau, t
+    lo, eps = float(np.log(fi.tiny)), float(np.log(fi.eps))
+    return lo + float(np.log(max(k, 1))) - eps + 1.0
 
 
 def _chunk(k):
@@ -247,11 +245,19 @@ def _safe_shifts(a, b, beta):
     return u, v
 
 
-def _padded_nonzero(mask, q):
-    total = mask.size
-    size = -(-total // q) * q
-    (idx,) = jnp.nonzero(mask.reshape(-1), size=size, fill_value=total)
-    return idx, jnp.sum(mask, dtype=jnp.int32)
+def _true_positions(mask):
+    """A function s, q -> the flat positions of the s·q-th to (s·q + q − 1)-th true entries of
+    ``mask`` (``mask.size`` past the last one), and the number of true entries.
+
+    A binary search in the running count, chunk by chunk: ``jnp.nonzero`` with a static size
+    scatters every entry, which costs milliseconds at 512 × 512 on CPU even when few are true.
+    """
+    cs = jnp.cumsum(mask.reshape(-1), dtype=jnp.int32)
+
+    def positions(s, q):
+        return jnp.searchsorted(cs, s * q + jnp.arange(1, q + 1, dtype=jnp.int32), side="left")
+
+    return positions, cs[-1]
 
 
 def _unravel(idx, shape):
@@ -266,11 +272,11 @@ def _exact_entries(a, b, beta, c, mask):
     k = a.shape[-1]
     q = _chunk(k)
     bt = jnp.swapaxes(b, 1, 2)
-    idx, count = _padded_nonzero(mask, q)
+    positions, count = _true_positions(mask)
     flat = c.reshape(-1)
 
     def body(s, flat):
-        sel = lax.dynamic_slice_in_dim(idx, s * q, q)
+        sel = positions(s, q)
         bi, i, j = _unravel(jnp.minimum(sel, flat.size - 1), c.shape)
         x = a[bi, i] + bt[bi, j]  # (q, K)
         val = smooth_max(x, beta=beta, axis=-1)
@@ -280,46 +286,168 @@ def _exact_entries(a, b, beta, c, mask):
     return flat.reshape(c.shape)
 
 
+def _tail_offset(dtype, k):
+    """The exponent offset p of the tail factors: a sum of k terms ≤ e^{2p} stays below overflow."""
+    hi = float(np.log(jnp.finfo(dtype).max))
+    return max(0.0, 0.5 * (hi - float(np.log(max(k, 1)))) - 0.5)
+
+
+# Head sizes r of the successive head/tail passes (the second runs only if the first leaves many
+# damaged entries, at large β times the spread of the data).
+_HEADS = (8, 24)
+
+
+def _head_tail2(a, b, beta, r):
+    """One head/tail pass for β > 0 (2-D): the product, and where it is trusted.
+
+    With u_i the r-th largest entry of row i of A and v_j that of column j of B, the terms split
+    into the tail (A_ik ≤ u_i and B_kj ≤ v_j), whose factors e^{β(A − u)}, e^{β(B − v)} are ≤ 1
+    and go to BLAS scaled by e^p, and the head (the r − 1 largest entries of a row of A or a column
+    of B), at most 2(r − 1) terms per entry, summed exactly in the log domain. u_i + v_j is then
+    close to the dominant term, where the row and column maxima of the first pass can be far above
+    it. Lost tail terms (a factor or product below the smallest normal) weigh at most k·tiny·e^{−p}
+    on the scale e^{β(u + v)}, so the sum is trusted when its log is ≥ log τ − p.
+    """
+    m, k = a.shape
+    r = min(r, k)
+    log_tau = _log_tau(a.dtype, k)
+    p = _tail_offset(a.dtype, k)
+    va, ia = lax.top_k(a, r)  # (m, r), descending
+    vb, ib = lax.top_k(b.T, r)  # (n, r)
+    # The r-th and first largest by reductions: a column slice of the top_k output fused into the
+    # exponentials below compiles to a slow loop on CPU.
+    u, v = jnp.min(va, axis=1), jnp.min(vb, axis=1)
+    ua, vb0 = jnp.max(va, axis=1), jnp.max(vb, axis=1)
+    # u = +inf or NaN: the head could hold more than r − 1 entries; leave those rows to the repair.
+    row_ok, col_ok = u < _INF, v < _INF
+    u = jnp.where(jnp.isfinite(u), u, jnp.where(jnp.isfinite(ua), ua, 0.0))
+    v = jnp.where(jnp.isfinite(v), v, jnp.where(jnp.isfinite(vb0), vb0, 0.0))
+    u, v = lax.stop_gradient(u), lax.stop_gradient(v)
+    hi = lax.Precision.HIGHEST
+    # The scaled exponents once; a term is in a head iff its scaled exponent is > 0, the same test
+    # for the tail masks and the heads. `where(x > 0, 0, …)` keeps a NaN in the product.
+    xa = beta * (a - u[:, None])
+    xb = beta * (b - v[None, :])
+    fa = jnp.where(xa > 0, 0.0, jnp.exp(xa + p))
+    fb = jnp.where(xb > 0, 0.0, jnp.exp(xb + p))
+    log_tail = jnp.log(jnp.matmul(fa, fb, precision=hi)) - 2.0 * p
+    xat = xa.T
+    ra = beta * (va - u[:, None]).T  # (r, m): the head exponents of the rows of A, descending
+    rb = beta * (vb - v[:, None]).T  # (r, n)
+    iat, ibt = ia.T, ib.T
+
+    def row_head(s):  # (m, n): k = the s-th largest of row i, any B_kj
+        x = ra[s]
+        return jnp.where((x > 0)[:, None], x[:, None] + xb[iat[s]], -_INF)
+
+    def col_head(s):  # (n, m): k = the s-th largest of column j, outside the head of row i
+        y, g = rb[s], xat[ibt[s]]
+        return jnp.where((y > 0)[:, None] & ~(g > 0), y[:, None] + g, -_INF)
+
+    # One pass of running log-sums (M, S), total e^M·S: with t = e^{−|e − M|}, one of the two
+    # rescalings is by 1, so each term costs one exponential. M starts at the lowest finite value
+    # rather than −inf, so that e − M is never NaN.
+    low = jnp.finfo(a.dtype).min
+
+    def push(acc, e):
+        mx, sm = acc
+        t = jnp.exp(-jnp.abs(e - mx))
+        up = e > mx
+        return jnp.where(up, e, mx), jnp.where(up, sm * t + 1.0, sm + t)
+
+    def body(s, acc):
+        return push(acc[0], row_head(s)), push(acc[1], col_head(s))
+
+    lt = jnp.maximum(log_tail, low)
+    init = ((lt, jnp.ones_like(lt)), (jnp.full(lt.shape[::-1], low, a.dtype), jnp.ones_like(lt.T)))
+    (mr, sr), (mc, sc) = lax.fori_loop(0, r - 1, body, init)
+    mc, sc = mc.T, sc.T
+    mx = jnp.maximum(mr, mc)
+    log_s = mx + jnp.log(sr * jnp.exp(mr - mx) + sc * jnp.exp(mc - mx))
+    c = u[:, None] + v[None, :] + log_s / beta
+    ok = (log_s >= log_tau - p) & (log_s < _INF) & row_ok[:, None] & col_ok[None, :]
+    return c, ok
+
+
+def _first_pass_fails(a, b, beta, u, v, log_tau):
+    """Whether the first BLAS pass would fail on many entries, judged on a sample of entries.
+
+    Only a choice of speed: at large β times the spread of the data most sums underflow, and the
+    head/tail pass is then run straight away.
+    """
+    nb, m, _ = a.shape
+    n = b.shape[-1]
+    q = min(nb * m * n, 128)
+    idx = jnp.asarray(np.linspace(0, nb * m * n - 1, q).astype(np.int32))
+    bi, i, j = _unravel(idx, (nb, m, n))
+    x = a[bi, i] + jnp.swapaxes(b, 1, 2)[bi, j]  # (q, K)
+    top = jnp.where(beta < 0, jnp.min(x, axis=-1), jnp.max(x, axis=-1))
+    log_s = beta * (top - u[bi, i, 0] - v[bi, 0, j])
+    return jnp.sum(~(log_s >= log_tau)) > q // 8
+
+
 def _log_matmul_finite(a, b, beta):
     """The product for finite β ≠ 0, by exp-shift BLAS passes with an exact repair.
 
-    Every exponent β(A − u), β(B − v) is ≤ 0 with u, v the extremes in the direction of β, so the
-    same code serves both signs without copying the operands.
+    The first pass shifts by the row maxima of A and the column maxima of B (minima for β < 0):
+    every exponent β(A − u), β(B − v) is ≤ 0, and at moderate β·spread every sum is trusted. At
+    large β·spread the head/tail passes (:func:`_head_tail2`) follow, and what they leave is
+    recomputed exactly, one entry at a time when few, else densely.
     """
     k = a.shape[-1]
-    log_tau, t = _constants(a.dtype, k)
+    shape = a.shape[:2] + b.shape[2:]
+    if k == 0 or 0 in shape:  # no terms: every entry is the zero of the semiring
+        return jnp.broadcast_to(jnp.where(beta < 0, _INF, -_INF).astype(a.dtype), shape)
+    log_tau = _log_tau(a.dtype, k)
     u, v = _safe_shifts(a, b, beta)
     hi = lax.Precision.HIGHEST
-    s0 = jnp.matmul(jnp.exp(beta * (a - u)), jnp.exp(beta * (b - v)), precision=hi)
-    log_s0 = jnp.log(s0)
-    c = u + v + log_s0 / beta
-    bad = ~((log_s0 >= log_tau) & (log_s0 < _INF))
 
-    def repair(c, bad):
-        # Second pass with both factors scaled by e^t: trusted down to log S₀ ≈ −(t − log τ).
-        s1 = jnp.matmul(jnp.exp(beta * (a - u) + t), jnp.exp(beta * (b - v) + t), precision=hi)
-        log_s1 = jnp.log(s1)
-        ok1 = bad & (log_s1 >= t + log_tau) & (log_s1 < _INF)
-        c = jnp.where(ok1, u + v + (log_s1 - 2.0 * t) / beta, c)
-        bad = bad & ~ok1
-        # Entries with no finite term are exactly −inf.
+    def first():
+        s0 = jnp.matmul(jnp.exp(beta * (a - u)), jnp.exp(beta * (b - v)), precision=hi)
+        log_s0 = jnp.log(s0)
+        return u + v + log_s0 / beta, ~((log_s0 >= log_tau) & (log_s0 < _INF))
+
+    def skip():
+        return jnp.full(shape, jnp.nan, a.dtype), jnp.ones(shape, bool)
+
+    c, bad = lax.cond(_first_pass_fails(a, b, beta, u, v, log_tau), skip, first)
+
+    sign = jnp.where(beta < 0, -1.0, 1.0).astype(a.dtype)
+    size = bad.size
+    for r, least in zip(_HEADS, (0, size // 64), strict=True):
+
+        def head_tail(c, bad, r=r):
+            ch, ok = jax.vmap(_head_tail2, (0, 0, None, None))(sign * a, sign * b, sign * beta, r)
+            ok = bad & ok
+            return jnp.where(ok, sign * ch, c), bad & ~ok
+
+        c, bad = lax.cond(
+            jnp.sum(bad, dtype=jnp.int32) > least, head_tail, lambda c, bad: (c, bad), c, bad
+        )
+        if r >= k:
+            break
+
+    def many(c, bad):
+        # Entries with no finite term are exactly the zero; the rest densely.
         zero = jnp.where(beta < 0, _INF, -_INF)
         live = jnp.matmul((a != zero).astype(a.dtype), (b != zero).astype(b.dtype), precision=hi)
         dead = live == 0
         c = jnp.where(dead, zero, c)
         bad = bad & ~dead
-        # The rest exactly: one entry at a time when few, else densely with a tropical shift.
         count = jnp.sum(bad, dtype=jnp.int32)
-        return lax.switch(
-            jnp.minimum(count, 1) + (count > bad.size // 4),
-            [
-                lambda: c,
-                lambda: _exact_entries(a, b, beta, c, bad),
-                lambda: jnp.where(bad, jax.vmap(_dense_exact2, (0, 0, None))(a, b, beta), c),
-            ],
+        return lax.cond(
+            count > size // 4,
+            lambda: jnp.where(bad, jax.vmap(_dense_exact2, (0, 0, None))(a, b, beta), c),
+            lambda: _exact_entries(a, b, beta, c, bad),
         )
 
-    return lax.cond(jnp.any(bad), repair, lambda c, bad: c, c, bad)
+    count = jnp.sum(bad, dtype=jnp.int32)
+    return lax.switch(
+        jnp.minimum(count, 1) + (count > size // 4),
+        [lambda c, bad: c, partial(_exact_entries, a, b, beta), many],
+        c,
+        bad,
+    )
 
 
 def _special_fwd(a, b, beta):
@@ -345,7 +473,7 @@ def _exact_vjp_entries(a, b, beta, g, mask):
     n = b.shape[-1]
     q = _chunk(k)
     bt = jnp.swapaxes(b, 1, 2)
-    idx, count = _padded_nonzero(mask, q)
+    positions, count = _true_positions(mask)
     gflat = g.reshape(-1)
 
     def f(x, beta):
@@ -353,7 +481,7 @@ def _exact_vjp_entries(a, b, beta, g, mask):
 
     def body(s, carry):
         da, dbt, dbeta = carry
-        sel = lax.dynamic_slice_in_dim(idx, s * q, q)
+        sel = positions(s, q)
         valid = sel < gflat.size
         bi, i, j = _unravel(jnp.minimum(sel, gflat.size - 1), g.shape)
         x = jnp.where(valid[:, None], a[bi, i] + bt[bi, j], 0.0)
@@ -378,7 +506,7 @@ def _exact_vjp_entries(a, b, beta, g, mask):
 def _log_vjp_finite(a, b, beta, c, g):
     """VJP for finite β ≠ 0: BLAS for the entries the forward pass trusted, exact for the rest."""
     k = a.shape[-1]
-    log_tau, _ = _constants(a.dtype, k)
+    log_tau = _log_tau(a.dtype, k)
     u, v = _safe_shifts(a, b, beta)
     hi = lax.Precision.HIGHEST
     ea = jnp.exp(beta * (a - u))
@@ -732,11 +860,13 @@ class LogSemiring(_Semiring):
         Batched and broadcast like ``a @ b``. For finite β it is computed on BLAS as
         :math:`C = u_i + v_j + \frac1\beta \log\big(e^{\beta(A - u)} e^{\beta(B - v)}\big)_{ij}`
         with :math:`u` the row maxima of :math:`A` and :math:`v` the column maxima of :math:`B` (the
-        Maslov dequantisation of shifted operands); entries whose BLAS sum underflows (large β times
-        the spread of the data) are detected and recomputed, first by a second product with both
-        factors scaled up, then exactly one entry at a time. Negative β runs on the min side by the
-        exact symmetry :math:`C(A, B, \beta) = -C(-A, -B, -\beta)`; β = ±∞ computes the tropical
-        product with the same code as :class:`MaxPlus`. The gradient in ``a``, ``b`` and β uses
+        Maslov dequantisation of shifted operands). At large β times the spread of the data, where
+        those sums underflow, :math:`u` and :math:`v` become the r-th largest entries of each row
+        and column: the r − 1 larger ones (the head) are summed exactly in the log domain and the
+        rest (the tail) on BLAS. Entries whose sum still underflows are detected and recomputed
+        exactly, one at a time when few. Negative β runs on the min side by the exact symmetry
+        :math:`C(A, B, \beta) = -C(-A, -B, -\beta)`; β = ±∞ computes the tropical product with the
+        same code as :class:`MaxPlus`. The gradient in ``a``, ``b`` and β uses
         :math:`O(mn + mk + kn)` memory.
 
         Args:
@@ -760,7 +890,8 @@ class LogSemiring(_Semiring):
     closure.__doc__ = _Semiring.closure.__doc__
 
 
-@partial(jax.tree_util.register_dataclass, data_fields=[], meta_fields=[])
+# Registered as static: a field-less dataclass node would compare equal across classes.
+@jax.tree_util.register_static
 @dataclasses.dataclass(frozen=True)
 class MaxPlus(_Semiring):
     r"""The max-plus (tropical) semiring: :math:`x \oplus y = \max(x, y)`, ⊗ is +.
@@ -830,7 +961,8 @@ class MaxPlus(_Semiring):
         return _tropical_squarings(n)
 
 
-@partial(jax.tree_util.register_dataclass, data_fields=[], meta_fields=[])
+# Registered as static: a field-less dataclass node would compare equal across classes.
+@jax.tree_util.register_static
 @dataclasses.dataclass(frozen=True)
 class MinPlus(_Semiring):
     r"""The min-plus (tropical) semiring: :math:`x \oplus y = \min(x, y)`, ⊗ is +.
@@ -898,7 +1030,8 @@ class MinPlus(_Semiring):
         return _tropical_squarings(n)
 
 
-@partial(jax.tree_util.register_dataclass, data_fields=[], meta_fields=[])
+# Registered as static: a field-less dataclass node would compare equal across classes.
+@jax.tree_util.register_static
 @dataclasses.dataclass(frozen=True)
 class Real(_Semiring):
     r"""The ordinary semiring :math:`(\mathbb{R}, +, \times)`, the target of :func:`dequantize`.

@@ -78,6 +78,33 @@ def test_matmul_exact_at_n_160(beta):
     assert_exact(LogSemiring(beta).matmul(a, b), reference_matmul(a, b, beta))
 
 
+@pytest.mark.parametrize("beta", [30.0, 60.0, 100.0, 150.0, 300.0, 1e3, -100.0])
+def test_matmul_exact_at_large_beta_batched(beta):
+    # Large β times the spread: the head/tail passes (and at 1e3 the second, deeper one) with the
+    # semiring zero sprinkled in, a dead row and column, and batch broadcasting.
+    zero = -INF if beta > 0 else INF
+    a = with_zeros(normal((3, 130, 200), 40), zero, 4)
+    b = with_zeros(normal((200, 110), 41).T, zero, 5).T
+    b[:, 7] = zero
+    c = log_matmul(a, b, jnp.float32(beta))
+    chex.assert_shape(c, (3, 130, 110))
+    assert_exact(c, reference_matmul(a, b, beta))
+
+
+def test_matmul_many_dead_entries_and_nan():
+    beta = 100.0
+    a, b = normal((64, 48), 42), normal((48, 40), 43)
+    a[:30] = -INF  # 30 of 64 rows without a finite term: the dense repair with dead detection
+    assert_exact(log_matmul(a, b, jnp.float32(beta)), reference_matmul(a, b, beta))
+    a, b = normal((64, 48), 44), normal((48, 40), 45)
+    a[3, 5] = np.nan
+    b[7, 9] = np.nan
+    c = np.asarray(log_matmul(a, b, jnp.float32(beta)))
+    ref = reference_matmul(a, b, beta)
+    np.testing.assert_array_equal(np.isnan(c), np.isnan(ref))
+    assert_exact(c, ref)
+
+
 def test_matmul_repairs_few_damaged_entries():
     # Small spread except two outlying rows and a column: only those entries underflow in BLAS.
     a, b = 0.1 * normal((96, 80), 5), 0.1 * normal((80, 72), 6)
@@ -398,3 +425,16 @@ def test_semiring_is_a_pytree():
     assert leaves == [3.0]
     assert jax.tree_util.tree_unflatten(treedef, [4.0]) == LogSemiring(4.0)
     assert jax.tree_util.tree_leaves(MaxPlus()) == []
+
+
+def test_stateless_semirings_have_distinct_tree_structures():
+    # a jitted function called with one semiring must never be reused for another
+    structures = [jax.tree_util.tree_structure(s) for s in (MaxPlus(), MinPlus(), Real())]
+    assert len({(hash(t), str(t)) for t in structures}) == 3
+    for i, t in enumerate(structures):
+        for j, u in enumerate(structures):
+            assert (t == u) == (i == j)
+    f = jax.jit(lambda x, s: s.sum(x, axis=-1))
+    x = jnp.array([1.0, 2.0, 3.0])
+    for _ in range(3):
+        assert [float(f(x, s)) for s in (MaxPlus(), MinPlus(), Real())] == [3.0, 1.0, 6.0]
