@@ -105,9 +105,10 @@ def _fast(z, beta, axes, finish):
 
     def side(reduce):
         def branch(z, beta):
-            z = _up(z, beta)
-            m = jax.lax.stop_gradient(reduce(z, beta))
-            y = beta * (z - m)
+            # The extreme is exact in the input dtype; taking it before the upcast keeps each
+            # 16-bit conversion inside the pass that uses it (nothing float32 is materialised).
+            m = _up(jax.lax.stop_gradient(reduce(z, beta)), beta)
+            y = beta * (_up(z, beta) - m)
             s = jnp.sum(jnp.exp(y), axis=axes, keepdims=True)
             return finish(y, s, m), s
 
@@ -149,8 +150,13 @@ def _safe_total(s):
 
 
 def _softargmax_impl(z, beta, mask, axes):
+    # Without a mask a non-empty slice has S >= 1 (its maximum contributes e^0), so the guard
+    # against 0/0 is only needed with a mask or an empty axis; leaving it out keeps the fast path
+    # one fused pass.
+    guard = mask is not None or any(z.shape[a] == 0 for a in axes)
+
     def finish(y, s, m):
-        return (jnp.exp(y) / _safe_total(s)).astype(z.dtype)
+        return (jnp.exp(y) / (_safe_total(s) if guard else s)).astype(z.dtype)
 
     return _guarded(z, beta, mask, axes, finish)
 
