@@ -51,7 +51,7 @@ def run(quick: bool = False) -> list[dict]:
     rng = np.random.default_rng(0)
     rows = []
     shapes = SHAPES[:1] if quick else SHAPES
-    rounds = 3 if quick else 5
+    rounds = 3 if quick else 9
     for shape, dtype in shapes:
         x = jnp.asarray(rng.standard_normal(shape), dtype)
         g = jnp.asarray(rng.standard_normal(shape), dtype)

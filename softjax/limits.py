@@ -83,6 +83,10 @@ def margin(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = None) -> 
       [1.5 0. ]
       >>> print(sjx.margin([1.0, 4.0, 2.5], where=[True, False, True]))
       1.5
+
+    References:
+      Gao & Pavel, "On the properties of the softmax function with application in game theory
+      and reinforcement learning" (2017), arXiv:1704.00805.
     """
     z, live, axes, dtype = _prepare(z, axis, where)
     top, k, n = _top(z, live, axes)
@@ -120,6 +124,10 @@ def is_singular(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = None
       [ True False]
       >>> print(sjx.is_singular([1.0, 4.0, 4.0], where=[True, True, False]))
       False
+
+    References:
+      Gao & Pavel, "On the properties of the softmax function with application in game theory
+      and reinforcement learning" (2017), arXiv:1704.00805.
     """
     z, live, axes, _ = _prepare(z, axis, where)
     _, k, _ = _top(z, live, axes)
@@ -191,6 +199,10 @@ def beta_for_tolerance(
       2.3434 0.9900
       >>> print(sjx.beta_for_tolerance(jnp.array([[0.0, 1.0], [2.0, 2.0]]), 0.1))
       [2.1972246 0.       ]
+
+    References:
+      Gao & Pavel, "On the properties of the softmax function with application in game theory
+      and reinforcement learning" (2017), arXiv:1704.00805.
     """
     _check_eps(eps)
     z, live, axes, dtype = _prepare(z, axis, where)

@@ -152,6 +152,10 @@ def constant(value: float) -> optax.Schedule:
       >>> schedule = schedules.constant(2.5)
       >>> print(jnp.round(schedule(jnp.arange(3)), 4))
       [2.5 2.5 2.5]
+
+    References:
+      Kirkpatrick, Gelatt & Vecchi, "Optimization by simulated annealing", Science 220 (1983),
+      doi:10.1126/science.220.4598.671.
     """
     value = _real("value", value, finite=False)
 
@@ -193,6 +197,10 @@ def linear(
       >>> schedule = schedules.linear(1.0, 5.0, transition_steps=4)
       >>> print(jnp.round(schedule(jnp.arange(6)), 4))
       [1. 2. 3. 4. 5. 5.]
+
+    References:
+      Kirkpatrick, Gelatt & Vecchi, "Optimization by simulated annealing", Science 220 (1983),
+      doi:10.1126/science.220.4598.671.
     """
     init_value = _real("init_value", init_value)
     end_value = _real("end_value", end_value)
@@ -352,6 +360,10 @@ def polynomial(
       >>> schedule = schedules.polynomial(1.0, 5.0, power=2.0, transition_steps=4)
       >>> print(jnp.round(schedule(jnp.arange(5)), 4))
       [1. 2.75 4. 4.75 5. ]
+
+    References:
+      Kirkpatrick, Gelatt & Vecchi, "Optimization by simulated annealing", Science 220 (1983),
+      doi:10.1126/science.220.4598.671.
     """
     init_value = _real("init_value", init_value)
     end_value = _real("end_value", end_value)
@@ -515,6 +527,10 @@ def from_temperature(schedule: optax.Schedule) -> optax.Schedule:
       >>> schedule = schedules.from_temperature(temperature)
       >>> print(jnp.round(schedule(jnp.arange(5)), 4))
       [0.5 0.6667 1. 2. inf]
+
+    References:
+      Kirkpatrick, Gelatt & Vecchi, "Optimization by simulated annealing", Science 220 (1983),
+      doi:10.1126/science.220.4598.671.
     """
     _callable("schedule", schedule)
 
@@ -547,6 +563,10 @@ def to_temperature(schedule: optax.Schedule) -> optax.Schedule:
       >>> schedule = schedules.to_temperature(schedules.linear(0.0, 4.0, 4))
       >>> print([f"{float(t):.4f}" for t in schedule(jnp.arange(5))])
       ['inf', '1.0000', '0.5000', '0.3333', '0.2500']
+
+    References:
+      Kirkpatrick, Gelatt & Vecchi, "Optimization by simulated annealing", Science 220 (1983),
+      doi:10.1126/science.220.4598.671.
     """
     _callable("schedule", schedule)
 
@@ -584,6 +604,10 @@ def clip(
       >>> schedule = schedules.clip(base, beta_min=0.5, beta_max=20.0)
       >>> print(jnp.round(schedule(jnp.arange(5)), 4))
       [ 0.5 0.5 1. 10. 20. ]
+
+    References:
+      Kirkpatrick, Gelatt & Vecchi, "Optimization by simulated annealing", Science 220 (1983),
+      doi:10.1126/science.220.4598.671.
     """
     _callable("schedule", schedule)
     beta_min = _real("beta_min", beta_min, finite=False)
@@ -927,6 +951,10 @@ def on_plateau(
       ...     betas.append(f"{float(schedule(state)):.1f}")
       >>> print(betas)
       ['1.0', '1.0', '1.0', '2.0', '2.0', '3.0', '3.0']
+
+    References:
+      Rose, "Deterministic annealing for clustering, compression, classification, regression,
+      and related optimization problems", Proc. IEEE 86(11) (1998), doi:10.1109/5.726788.
     """
     init_value = _real("init_value", init_value)
     if init_value <= 0.0:

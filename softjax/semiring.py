@@ -1043,6 +1043,10 @@ class Real(_Semiring):
       >>> from softjax.semiring import Real
       >>> print(Real().einsum("ij,j->i", jnp.eye(2), jnp.array([2.0, 3.0])))
       [2. 3.]
+
+    References:
+      Litvinov, "Maslov dequantization, idempotent and tropical mathematics: a brief
+      introduction" (2007), arXiv:math/0507014.
     """
 
     @property

@@ -425,6 +425,10 @@ def softargmin(
       >>> import softjax as sjx
       >>> print(sjx.softargmin(jnp.array([1.0, 1.0001]), beta=1e7))
       [1. 0.]
+
+    References:
+      Blondel, Martins & Niculae, "Learning with Fenchel-Young losses", JMLR 21 (2020),
+      arXiv:1901.02324.
     """
     z, beta, mask, axes, dtype = _prepare(z, beta, axis, where)
     return _softargmax_call(z, -beta, mask, axes).astype(dtype)
@@ -456,6 +460,10 @@ def log_softargmax(
       >>> import softjax as sjx
       >>> print(sjx.log_softargmax(jnp.array([0.0, 0.0, 1.0]), beta=jnp.inf))
       [-inf -inf  0.]
+
+    References:
+      Blanchard, Higham & Higham, "Accurately computing the log-sum-exp and softmax functions",
+      IMA J. Numer. Anal. 41(4) (2021), doi:10.1093/imanum/draa038.
     """
     z, beta, mask, axes, dtype = _prepare(z, beta, axis, where)
     return _log_softargmax_call(z, beta, mask, axes).astype(dtype)
@@ -484,6 +492,10 @@ def argmax_onehot(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = No
       [0. 0. 1.]
       >>> print(sjx.argmax_onehot([1, 5, 5]))
       [0.  0.5 0.5]
+
+    References:
+      Blondel, Martins & Niculae, "Learning with Fenchel-Young losses", JMLR 21 (2020),
+      arXiv:1901.02324 (the arg max as the β = ∞ limit of regularised prediction).
     """
     z, beta, mask, axes, dtype = _prepare(z, _INF, axis, where)
     return _onehot_call(z, beta, mask, axes).astype(dtype)
@@ -509,6 +521,10 @@ def argmin_onehot(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = No
       >>> import softjax as sjx
       >>> print(sjx.argmin_onehot([3.0, 1.0, 1.0, 2.0]))
       [0.  0.5 0.5 0. ]
+
+    References:
+      Blondel, Martins & Niculae, "Learning with Fenchel-Young losses", JMLR 21 (2020),
+      arXiv:1901.02324.
     """
     z, beta, mask, axes, dtype = _prepare(z, -_INF, axis, where)
     return _onehot_call(z, beta, mask, axes).astype(dtype)
@@ -605,6 +621,10 @@ def smooth_min(
       >>> import softjax as sjx
       >>> print(f"{sjx.smooth_min([1.0, 2.0, 3.0], beta=10.0):.4f}")
       0.9999
+
+    References:
+      Litvinov, "Maslov dequantization, idempotent and tropical mathematics: a brief
+      introduction" (2007), arXiv:math/0507014.
     """
     z, beta, mask, axes, dtype = _prepare(z, beta, axis, where)
     return _finish(-_lse_call(-z, beta, mask, axes, False), axes, keepdims, dtype)
@@ -738,6 +758,10 @@ def logsumexp(
       ...                             return_sign=True)
       >>> print(f"{value:.4f} {sign:.0f}")
       1.5413 -1
+
+    References:
+      Blanchard, Higham & Higham, "Accurately computing the log-sum-exp and softmax functions",
+      IMA J. Numer. Anal. 41(4) (2021), doi:10.1093/imanum/draa038.
     """
     if b is None:
         a, beta, mask, axes, dtype = _prepare(a, 1.0, axis, where)

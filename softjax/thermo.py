@@ -412,6 +412,10 @@ def mean_energy(
       >>> e = jnp.array([0.0, 1.0])
       >>> print(f"{sjx.mean_energy(e, beta=0.0):.4f} {sjx.mean_energy(e, beta=jnp.log(3.0)):.4f}")
       0.5000 0.2500
+
+    References:
+      Jaynes, "Information theory and statistical mechanics", Phys. Rev. 106(4) (1957),
+      doi:10.1103/PhysRev.106.620.
     """
     energies, beta, mask, axes, dtype = _prepare(energies, beta, axis, where, "energies")
     mean, *_ = _mean_energy(energies, beta, mask, axes)
