@@ -76,6 +76,11 @@ def as_real(x: ArrayLike, name: str) -> tuple[jax.Array, jnp.dtype]:
     return x, jnp.dtype(compute)
 
 
+def real_array(x: ArrayLike, name: str) -> jax.Array:
+    """``x`` as a real floating array in its own precision (integers promote; complex raises)."""
+    return as_real(x, name)[0]
+
+
 def reduced_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
     """``shape`` with the reduced ``axes`` kept as size 1 (numpy's ``keepdims=True`` shape)."""
     return tuple(1 if i in axes else d for i, d in enumerate(shape))

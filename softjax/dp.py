@@ -25,6 +25,7 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
+from softjax._numerics import real_array
 from softjax.semiring import LogSemiring, MinPlus
 
 __all__ = ["dtw", "linear_chain", "shortest_paths", "soft_dtw_divergence"]
@@ -50,13 +51,7 @@ def _check_semiring(semiring: Any, needs=_SEMIRING_API) -> None:
         )
 
 
-def _as_float(x: ArrayLike, name: str) -> jax.Array:
-    x = jnp.asarray(x)
-    if jnp.issubdtype(x.dtype, jnp.complexfloating):
-        raise TypeError(f"{name} must be real, got dtype {x.dtype}")
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.result_type(float))
-    return x
+_as_float = real_array
 
 
 def _upcast(x: jax.Array) -> jax.Array:

@@ -31,6 +31,7 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
+from softjax._numerics import real_array
 from softjax.smooth import smooth_max
 
 __all__ = ["LogSemiring", "MaxPlus", "MinPlus", "Real", "dequantize"]
@@ -42,13 +43,7 @@ _INF = float("inf")
 # Shapes
 
 
-def _as_float(x: ArrayLike, name: str) -> jax.Array:
-    x = jnp.asarray(x)
-    if jnp.issubdtype(x.dtype, jnp.complexfloating):
-        raise TypeError(f"{name} must be real, got dtype {x.dtype}")
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.result_type(float))
-    return x
+_as_float = real_array
 
 
 def _matmul_operands(a: ArrayLike, b: ArrayLike):
