@@ -885,10 +885,71 @@ class LogSemiring(_Semiring):
     closure.__doc__ = _Semiring.closure.__doc__
 
 
+@dataclasses.dataclass(frozen=True)
+class _Tropical(_Semiring):
+    """The shared body of max-plus (``_sign = 1``) and min-plus (``_sign = -1``)."""
+
+    _sign = 1.0
+
+    @property
+    def zero(self) -> jax.Array:
+        """The additive identity: :math:`-\\infty` (max-plus) or :math:`+\\infty` (min-plus)."""
+        return jnp.asarray(-self._sign * _INF)
+
+    @property
+    def one(self) -> jax.Array:
+        """The multiplicative identity, 0."""
+        return jnp.zeros(())
+
+    def add(self, x: ArrayLike, y: ArrayLike) -> jax.Array:
+        r""":math:`\max(x, y)` (max-plus) or :math:`\min(x, y)` (min-plus), with broadcasting."""
+        x, y = jnp.broadcast_arrays(_as_float(x, "x"), _as_float(y, "y"))
+        return jnp.maximum(x, y) if self._sign > 0 else jnp.minimum(x, y)
+
+    def mul(self, x: ArrayLike, y: ArrayLike) -> jax.Array:
+        r""":math:`x + y`, elementwise with broadcasting."""
+        x, y = jnp.broadcast_arrays(_as_float(x, "x"), _as_float(y, "y"))
+        return x + y
+
+    def sum(self, x: ArrayLike, axis=-1) -> jax.Array:
+        r""":math:`\max` (max-plus) or :math:`\min` (min-plus) over ``axis``."""
+        x = _as_float(x, "x")
+        return jnp.max(x, axis=axis) if self._sign > 0 else jnp.min(x, axis=axis)
+
+    def prod(self, x: ArrayLike, axis=-1) -> jax.Array:
+        r"""The ordinary sum over ``axis``."""
+        return jnp.sum(_as_float(x, "x"), axis=axis)
+
+    def matmul(self, a: ArrayLike, b: ArrayLike) -> jax.Array:
+        r"""The tropical product :math:`C_{ij} = \max_k (A_{ik} + B_{kj})` (or :math:`\min_k`).
+
+        Batched like ``a @ b``; blocked over ``k`` so that no :math:`m \times k \times n` array is
+        formed; the gradient splits ties equally and recomputes them blockwise. Min-plus is
+        max-plus of the negated operands (an exact negation).
+
+        Args:
+          a: array of shape ``(..., m, k)`` (or ``(k,)``).
+          b: array of shape ``(..., k, n)`` (or ``(k,)``).
+
+        Returns:
+          The product, shape ``(..., m, n)``.
+        """
+        a3, b3, shape, dtype = _matmul_operands(a, b)
+        cd = _compute_dtype(dtype)
+        if self._sign > 0:
+            c = _maxplus_jit(a3.astype(cd), b3.astype(cd))
+        else:
+            c = -_maxplus_jit(-a3.astype(cd), -b3.astype(cd))
+        return c.reshape(shape).astype(dtype)
+
+    def _default_squarings(self, n):
+        return _tropical_squarings(n)
+
+
 # Registered as static: a field-less dataclass node would compare equal across classes.
 @jax.tree_util.register_static
 @dataclasses.dataclass(frozen=True)
-class MaxPlus(_Semiring):
+class MaxPlus(_Tropical):
     r"""The max-plus (tropical) semiring: :math:`x \oplus y = \max(x, y)`, ⊗ is +.
 
     :math:`\mathbb{0} = -\infty`, :math:`\mathbb{1} = 0`. It is the :math:`\beta \to +\infty` limit
@@ -907,59 +968,13 @@ class MaxPlus(_Semiring):
       introduction" (2007), arXiv:math/0507014.
     """
 
-    @property
-    def zero(self) -> jax.Array:
-        """The additive identity, :math:`-\\infty`."""
-        return jnp.asarray(-_INF)
-
-    @property
-    def one(self) -> jax.Array:
-        """The multiplicative identity, 0."""
-        return jnp.zeros(())
-
-    def add(self, x: ArrayLike, y: ArrayLike) -> jax.Array:
-        r""":math:`\max(x, y)`, elementwise with broadcasting."""
-        x, y = jnp.broadcast_arrays(_as_float(x, "x"), _as_float(y, "y"))
-        return jnp.maximum(x, y)
-
-    def mul(self, x: ArrayLike, y: ArrayLike) -> jax.Array:
-        r""":math:`x + y`, elementwise with broadcasting."""
-        x, y = jnp.broadcast_arrays(_as_float(x, "x"), _as_float(y, "y"))
-        return x + y
-
-    def sum(self, x: ArrayLike, axis=-1) -> jax.Array:
-        r""":math:`\max` over ``axis``."""
-        return jnp.max(_as_float(x, "x"), axis=axis)
-
-    def prod(self, x: ArrayLike, axis=-1) -> jax.Array:
-        r"""The ordinary sum over ``axis``."""
-        return jnp.sum(_as_float(x, "x"), axis=axis)
-
-    def matmul(self, a: ArrayLike, b: ArrayLike) -> jax.Array:
-        r"""The tropical product :math:`C_{ij} = \max_k (A_{ik} + B_{kj})`, batched like ``a @ b``.
-
-        Blocked over ``k`` so that no :math:`m \times k \times n` array is formed; the gradient
-        splits ties equally and recomputes them blockwise.
-
-        Args:
-          a: array of shape ``(..., m, k)`` (or ``(k,)``).
-          b: array of shape ``(..., k, n)`` (or ``(k,)``).
-
-        Returns:
-          The product, shape ``(..., m, n)``.
-        """
-        a3, b3, shape, dtype = _matmul_operands(a, b)
-        cd = _compute_dtype(dtype)
-        return _maxplus_jit(a3.astype(cd), b3.astype(cd)).reshape(shape).astype(dtype)
-
-    def _default_squarings(self, n):
-        return _tropical_squarings(n)
+    _sign = 1.0
 
 
 # Registered as static: a field-less dataclass node would compare equal across classes.
 @jax.tree_util.register_static
 @dataclasses.dataclass(frozen=True)
-class MinPlus(_Semiring):
+class MinPlus(_Tropical):
     r"""The min-plus (tropical) semiring: :math:`x \oplus y = \min(x, y)`, ⊗ is +.
 
     :math:`\mathbb{0} = +\infty`, :math:`\mathbb{1} = 0`. It is the :math:`\beta \to -\infty` limit
@@ -978,51 +993,7 @@ class MinPlus(_Semiring):
       introduction" (2007), arXiv:math/0507014.
     """
 
-    @property
-    def zero(self) -> jax.Array:
-        """The additive identity, :math:`+\\infty`."""
-        return jnp.asarray(_INF)
-
-    @property
-    def one(self) -> jax.Array:
-        """The multiplicative identity, 0."""
-        return jnp.zeros(())
-
-    def add(self, x: ArrayLike, y: ArrayLike) -> jax.Array:
-        r""":math:`\min(x, y)`, elementwise with broadcasting."""
-        x, y = jnp.broadcast_arrays(_as_float(x, "x"), _as_float(y, "y"))
-        return jnp.minimum(x, y)
-
-    def mul(self, x: ArrayLike, y: ArrayLike) -> jax.Array:
-        r""":math:`x + y`, elementwise with broadcasting."""
-        x, y = jnp.broadcast_arrays(_as_float(x, "x"), _as_float(y, "y"))
-        return x + y
-
-    def sum(self, x: ArrayLike, axis=-1) -> jax.Array:
-        r""":math:`\min` over ``axis``."""
-        return jnp.min(_as_float(x, "x"), axis=axis)
-
-    def prod(self, x: ArrayLike, axis=-1) -> jax.Array:
-        r"""The ordinary sum over ``axis``."""
-        return jnp.sum(_as_float(x, "x"), axis=axis)
-
-    def matmul(self, a: ArrayLike, b: ArrayLike) -> jax.Array:
-        r"""The min-plus product :math:`C_{ij} = \min_k (A_{ik} + B_{kj})`, batched like ``a @ b``.
-
-        Args:
-          a: array of shape ``(..., m, k)`` (or ``(k,)``).
-          b: array of shape ``(..., k, n)`` (or ``(k,)``).
-
-        Returns:
-          The product, shape ``(..., m, n)``.
-        """
-        a3, b3, shape, dtype = _matmul_operands(a, b)
-        cd = _compute_dtype(dtype)
-        c = -_maxplus_jit(-a3.astype(cd), -b3.astype(cd))
-        return c.reshape(shape).astype(dtype)
-
-    def _default_squarings(self, n):
-        return _tropical_squarings(n)
+    _sign = -1.0
 
 
 # Registered as static: a field-less dataclass node would compare equal across classes.
