@@ -147,3 +147,22 @@ def sum_keep(x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
 def squeeze(x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
     """Removes the size-1 reduced ``axes``."""
     return lax.squeeze(x, axes)
+
+
+def prepare(x: ArrayLike, beta: ArrayLike, axis: Axis, where: ArrayLike | None, name: str):
+    """The common argument handling of the β family.
+
+    Returns ``(x, beta, mask, axes, dtype)``: ``x`` as a real floating array in its own precision
+    (16-bit kept, so that the upcast can fuse into the first pass), β in the dtype to compute in
+    and shaped per slice, the mask (or None), the reduced axes and the output dtype.
+    """
+    x, compute = as_real(x, name)
+    axes = normalize_axis(axis, x.ndim)
+    beta = as_beta(beta, x.shape, axes, compute)
+    mask = as_mask(where, x.shape)
+    return x, beta, mask, axes, x.dtype
+
+
+def finish(x: jax.Array, axes: tuple[int, ...], keepdims: bool, dtype) -> jax.Array:
+    """A reduction's result: the reduced axes dropped unless ``keepdims``, cast to ``dtype``."""
+    return (x if keepdims else squeeze(x, axes)).astype(dtype)

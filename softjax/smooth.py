@@ -22,12 +22,11 @@ from jax.typing import ArrayLike
 
 from softjax._numerics import (
     Axis,
-    as_beta,
     as_float,
     as_mask,
-    as_real,
+    finish,
     normalize_axis,
-    squeeze,
+    prepare,
 )
 
 __all__ = [
@@ -60,11 +59,7 @@ _INF = float("inf")
 def _prepare(z, beta, axis, where):
     # z keeps a 16-bit dtype; β carries the dtype to compute in (float32 for 16-bit z), and the
     # kernel converts z inside its fused passes.
-    z, compute = as_real(z, "z")
-    axes = normalize_axis(axis, z.ndim)
-    beta = as_beta(beta, z.shape, axes, compute)
-    mask = as_mask(where, z.shape)
-    return z, beta, mask, axes, z.dtype
+    return prepare(z, beta, axis, where, "z")
 
 
 def _up(x, beta):
@@ -343,10 +338,7 @@ _onehot_call = jax.jit(
 )
 
 
-def _finish(x, axes, keepdims, dtype):
-    if not keepdims:
-        x = squeeze(x, axes)
-    return x.astype(dtype)
+_finish = finish
 
 
 # ----------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
-from softjax._numerics import Axis, as_beta, as_mask, as_real, normalize_axis, squeeze
+from softjax._numerics import Axis, finish, prepare
 from softjax.smooth import log_softargmax, smooth_min, softargmax
 
 __all__ = [
@@ -46,18 +46,12 @@ _INF = float("inf")
 
 
 def _prepare(x, beta, axis, where, name):
-    """``x`` in the dtype to compute in, β shaped per slice, mask, axes, and the output dtype."""
-    x, compute = as_real(x, name)
-    dtype = x.dtype
-    x = x.astype(compute)
-    axes = normalize_axis(axis, x.ndim)
-    beta = as_beta(beta, x.shape, axes, compute)
-    mask = as_mask(where, x.shape)
-    return x, beta, mask, axes, dtype
+    """``prepare`` with ``x`` upcast to the dtype to compute in."""
+    x, beta, mask, axes, dtype = prepare(x, beta, axis, where, name)
+    return x.astype(beta.dtype), beta, mask, axes, dtype
 
 
-def _finish(x, axes, keepdims, dtype):
-    return (x if keepdims else squeeze(x, axes)).astype(dtype)
+_finish = finish
 
 
 def _sum(x, axes):
