@@ -144,6 +144,20 @@ def sum_keep(x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
     return jnp.sum(x, axis=axes, keepdims=True)
 
 
+def nan_max(x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
+    """The maximum over ``axes`` (kept as size 1; −inf when empty), NaN where the slice holds one.
+
+    XLA's CPU reductions may skip NaN on large arrays, so the propagation is made explicit.
+    """
+    top = jnp.max(x, axis=axes, keepdims=True, initial=-float("inf"))
+    return jnp.where(jnp.any(jnp.isnan(x), axis=axes, keepdims=True), jnp.nan, top)
+
+
+def nan_min(x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
+    """The minimum over ``axes``, NaN where the slice holds one (see :func:`nan_max`)."""
+    return -nan_max(-x, axes)
+
+
 def squeeze(x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
     """Removes the size-1 reduced ``axes``."""
     return lax.squeeze(x, axes)

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from softjax._numerics import Axis, as_beta, as_mask, as_real, normalize_axis, squeeze
+from softjax._numerics import Axis, as_beta, as_mask, as_real, nan_max, normalize_axis, squeeze
 from softjax.smooth import logsumexp
 
 __all__ = ["beta_for_tolerance", "is_singular", "margin"]
@@ -47,7 +47,7 @@ def _count(x, axes):
 
 def _top(z, live, axes):
     """(top, k, n): the largest live entry, how many live entries equal it, how many are live."""
-    top = jnp.max(jnp.where(live, z, -_INF), axis=axes, keepdims=True, initial=-_INF)
+    top = nan_max(jnp.where(live, z, -_INF), axes)
     k = _count(live & (z == top), axes)
     n = _count(live, axes)
     return top, k, n

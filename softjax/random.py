@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from softjax._numerics import Axis, as_beta, as_mask, as_real, normalize_axis
+from softjax._numerics import Axis, as_beta, as_mask, as_real, nan_max, normalize_axis
 from softjax.smooth import log_softargmax, softargmax
 
 __all__ = ["gumbel_softargmax", "sample_onehot", "straight_through"]
@@ -59,7 +59,7 @@ def _onehot_argmax(u, mask, axes):
     hot = jax.nn.one_hot(idx, n, dtype=u.dtype).reshape(moved.shape)
     hot = jnp.transpose(hot, [perm.index(a) for a in range(nd)])
     # A slice with no live entry has u = −∞ everywhere (log σ is −∞ on masked entries).
-    top = jnp.max(u, axis=axes, keepdims=True, initial=-_INF)
+    top = nan_max(u, axes)
     hot = jnp.where(top == -_INF, 0.0, hot)
     if mask is not None:
         hot = jnp.where(mask, hot, 0.0)

@@ -914,7 +914,9 @@ class _Tropical(_Semiring):
     def sum(self, x: ArrayLike, axis=-1) -> jax.Array:
         r""":math:`\max` (max-plus) or :math:`\min` (min-plus) over ``axis``."""
         x = _as_float(x, "x")
-        return jnp.max(x, axis=axis) if self._sign > 0 else jnp.min(x, axis=axis)
+        out = jnp.max(x, axis=axis) if self._sign > 0 else jnp.min(x, axis=axis)
+        # XLA's CPU reductions may skip a NaN on large arrays: propagate it explicitly.
+        return jnp.where(jnp.any(jnp.isnan(x), axis=axis), jnp.nan, out)
 
     def prod(self, x: ArrayLike, axis=-1) -> jax.Array:
         r"""The ordinary sum over ``axis``."""

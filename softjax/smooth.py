@@ -25,6 +25,8 @@ from softjax._numerics import (
     as_float,
     as_mask,
     finish,
+    nan_max,
+    nan_min,
     normalize_axis,
     prepare,
 )
@@ -68,12 +70,14 @@ def _up(x, beta):
 
 
 def _extreme(z, beta, mask, axes):
-    """M: the maximum of the live entries where β ≥ 0, their minimum where β < 0 (no gradient)."""
+    """M: the maximum of the live entries where β ≥ 0, their minimum where β < 0 (no gradient).
+
+    M is NaN when a live entry is NaN.
+    """
     z = _up(z, beta)
     hi = z if mask is None else jnp.where(mask, z, -_INF)
     lo = z if mask is None else jnp.where(mask, z, _INF)
-    hi = jnp.max(hi, axis=axes, keepdims=True, initial=-_INF)
-    lo = jnp.min(lo, axis=axes, keepdims=True, initial=_INF)
+    hi, lo = nan_max(hi, axes), nan_min(lo, axes)
     return jax.lax.stop_gradient(jnp.where(beta < 0, lo, hi))
 
 

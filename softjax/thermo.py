@@ -30,7 +30,7 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
-from softjax._numerics import Axis, finish, prepare
+from softjax._numerics import Axis, finish, nan_max, nan_min, prepare
 from softjax.smooth import log_softargmax, smooth_min, softargmax
 
 __all__ = [
@@ -68,8 +68,7 @@ def _shifted(energies, beta, mask, axes):
     """(M, d): M the minimum live energy (maximum where β < 0), d = E − M (0 where E = M)."""
     lo = energies if mask is None else jnp.where(mask, energies, _INF)
     hi = energies if mask is None else jnp.where(mask, energies, -_INF)
-    lo = jnp.min(lo, axis=axes, keepdims=True, initial=_INF)
-    hi = jnp.max(hi, axis=axes, keepdims=True, initial=-_INF)
+    lo, hi = nan_min(lo, axes), nan_max(hi, axes)
     m = jax.lax.stop_gradient(jnp.where(beta < 0, hi, lo))
     # On the ground states d is E − stop_gradient(E): exactly 0, with the gradient of E.
     d = jnp.where(energies == m, energies - jax.lax.stop_gradient(energies), energies - m)
@@ -89,7 +88,7 @@ def _log_partition_impl(energies, beta, mask, axes):
     # log Z = −βM + log S with S = Σ exp(−β(E − M)) ∈ [k, n]; the kernel gives log p = −log S on the
     # ground states, where the exponent is exactly 0, and less elsewhere.
     logp = log_softargmax(-energies, beta=beta, axis=axes, where=mask)
-    log_s = -jnp.max(logp, axis=axes, keepdims=True, initial=-_INF)
+    log_s = -nan_max(logp, axes)
     m, _ = _shifted(energies, beta, mask, axes)
     # −βM, with 0 where β = 0 (infinite temperature) or M = 0 (also at β = ±∞: log Z = log k).
     skip = (beta == 0) | (m == 0)
@@ -133,18 +132,19 @@ def _entropy_parts(z, beta, mask, axes):
     p = softargmax(z, beta=beta, axis=axes, where=mask)
     logp = log_softargmax(z, beta=beta, axis=axes, where=mask)
     live = logp > -_INF  # masked entries have log p = −∞
-    m = jnp.max(jnp.where(live, logp, -_INF), axis=axes, keepdims=True, initial=-_INF)
+    m = nan_max(jnp.where(live, logp, -_INF), axes)
     top = live & (logp == m) & ((z == _extreme(z, beta, live, axes)) | (beta == 0))
     k = _sum(top, axes).astype(p.dtype)
     q = _sum(jnp.where(top, 0.0, p), axes)
     top_logp = jnp.where(q < 0.5, jnp.log1p(-q) - jnp.log(jnp.maximum(k, 1.0)), m)
     logp_top = jnp.where(top, top_logp, logp)
-    return _weighted(p, -logp_top, axes), p
+    h = _weighted(p, -logp_top, axes)  # skips entries with p = NaN: a NaN slice is made NaN
+    return jnp.where(jnp.any(jnp.isnan(p), axis=axes, keepdims=True), jnp.nan, h), p
 
 
 def _extreme(z, beta, live, axes):
-    hi = jnp.max(jnp.where(live, z, -_INF), axis=axes, keepdims=True, initial=-_INF)
-    lo = jnp.min(jnp.where(live, z, _INF), axis=axes, keepdims=True, initial=_INF)
+    hi = nan_max(jnp.where(live, z, -_INF), axes)
+    lo = nan_min(jnp.where(live, z, _INF), axes)
     return jnp.where(beta < 0, lo, hi)
 
 

@@ -237,3 +237,13 @@ def _scaled(z, c, shift):
             jax.vmap(lambda e: sjx.beta_for_tolerance(z, e))(eps),
         ]
     )
+
+
+def test_nan_slice_on_a_large_array():
+    # Large enough for XLA's vectorised CPU reductions, which may skip a NaN.
+    z = np.random.default_rng(12).standard_normal((8, 1024)).astype(np.float32)
+    z[1, 5] = np.nan
+    z = jnp.asarray(z)
+    for out in (sjx.margin(z), sjx.beta_for_tolerance(z, 0.01)):
+        assert jnp.isnan(out[1]) and not jnp.isnan(out[jnp.arange(8) != 1]).any()
+    assert not sjx.is_singular(z)[1]

@@ -145,6 +145,21 @@ def test_sample_empty_and_nan_slices():
     np.testing.assert_array_equal(out[2], [0.0, 0.0, 0.0])
 
 
+def test_nan_slice_on_a_large_array():
+    # Large enough for XLA's vectorised CPU reductions, which may skip a NaN.
+    z = np.random.default_rng(13).standard_normal((8, 1024)).astype(np.float32)
+    z[1, 5] = NAN
+    z = jnp.asarray(z)
+    key = jax.random.key(1)
+    for out in (
+        sjx.sample_onehot(key, z),
+        sjx.gumbel_softargmax(key, z, beta=0.0),
+        sjx.gumbel_softargmax(key, z, hard=True),
+    ):
+        assert jnp.isnan(out[1]).all()
+        np.testing.assert_allclose(out[jnp.arange(8) != 1].sum(axis=-1), 1.0, rtol=1e-5)
+
+
 @transforms
 def test_sample_jit_vmap_no_retrace(jit):
     z = jnp.array([0.3, -1.0, 2.0, 2.0])

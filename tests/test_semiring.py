@@ -438,3 +438,12 @@ def test_stateless_semirings_have_distinct_tree_structures():
     x = jnp.array([1.0, 2.0, 3.0])
     for _ in range(3):
         assert [float(f(x, s)) for s in (MaxPlus(), MinPlus(), Real())] == [3.0, 1.0, 6.0]
+
+
+def test_tropical_sum_nan_on_a_large_array():
+    # Large enough for XLA's vectorised CPU reductions, which may skip a NaN.
+    x = np.random.default_rng(15).standard_normal((8, 1024)).astype(np.float32)
+    x[1, 5] = np.nan
+    for sr in (MaxPlus(), MinPlus(), LogSemiring(1.0), LogSemiring(float("inf"))):
+        out = sr.sum(jnp.asarray(x), axis=1)
+        assert jnp.isnan(out[1]) and not jnp.isnan(out[jnp.arange(8) != 1]).any(), sr

@@ -293,3 +293,15 @@ def test_entropy_accuracy_at_large_beta():
         logp = b * np.asarray(z, np.float64) - sps.logsumexp(b * np.asarray(z, np.float64))
         expected = -np.sum(np.exp(logp) * logp)
         np.testing.assert_allclose(hi, expected, rtol=2e-4)
+
+
+def test_nan_slice_on_a_large_array():
+    # Large enough for XLA's vectorised CPU reductions, which may skip a NaN.
+    e = np.random.default_rng(14).standard_normal((8, 1024)).astype(np.float32)
+    e[1, 5] = np.nan
+    e = jnp.asarray(e)
+    for b in [0.0, 1.0, float("inf")]:
+        for f in (sjx.log_partition, sjx.free_energy, sjx.mean_energy, sjx.entropy):
+            out = f(e, beta=b)
+            assert jnp.isnan(out[1]), (f.__name__, b)
+            assert not jnp.isnan(out[jnp.arange(8) != 1]).any(), (f.__name__, b)
