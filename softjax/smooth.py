@@ -25,8 +25,6 @@ from softjax._numerics import (
     as_float,
     as_mask,
     finish,
-    nan_max,
-    nan_min,
     normalize_axis,
     prepare,
 )
@@ -72,12 +70,13 @@ def _up(x, beta):
 def _extreme(z, beta, mask, axes):
     """M: the maximum of the live entries where β ≥ 0, their minimum where β < 0 (no gradient).
 
-    M is NaN when a live entry is NaN.
+    XLA's CPU reductions may skip a NaN: callers propagate it through ``z − M`` instead.
     """
     z = _up(z, beta)
     hi = z if mask is None else jnp.where(mask, z, -_INF)
     lo = z if mask is None else jnp.where(mask, z, _INF)
-    hi, lo = nan_max(hi, axes), nan_min(lo, axes)
+    hi = jnp.max(hi, axis=axes, keepdims=True, initial=-_INF)
+    lo = jnp.min(lo, axis=axes, keepdims=True, initial=_INF)
     return jax.lax.stop_gradient(jnp.where(beta < 0, lo, hi))
 
 
@@ -86,10 +85,11 @@ def _exact_logits(z, beta, mask, axes):
 
     Entries equal to M get exactly 0, so ties, +inf entries and all-(−inf) slices split the mass
     equally even at |β| = ∞; every live entry gets 0 at β = 0 (uniform); masked entries get −inf.
+    A NaN entry gets NaN (also at β = 0), which poisons its slice's sum.
     """
     z = _up(z, beta)
     m = _extreme(z, beta, mask, axes)
-    y = jnp.where((z == m) | (beta == 0), 0.0, beta * (z - m))
+    y = jnp.where(((z == m) | (beta == 0)) & ~jnp.isnan(z), 0.0, beta * (z - m))
     if mask is not None:
         y = jnp.where(mask, y, -_INF)
     return y, m
@@ -134,7 +134,6 @@ def _guarded(z, beta, mask, axes, finish):
     def exact(z, beta):
         y, m = _exact_logits(z, beta, mask, axes)
         s = jnp.sum(jnp.exp(y), axis=axes, keepdims=True)
-        s = jnp.where(jnp.isnan(m), jnp.nan, s)  # an unmasked NaN poisons its slice, also at β = 0
         return finish(y, s, m)
 
     if mask is not None:
@@ -268,6 +267,7 @@ def _smooth_max_impl(z, beta, mask, axes):
         # β = 0: the limit β → 0⁺, +inf as soon as two entries are live (log n / β), else M.
         at_zero = jnp.where((log_s > 0) & (m > -_INF), _INF, m)
         val = jnp.where(beta == 0, at_zero, m + log_s / safe_beta)
+        val = jnp.where(jnp.isnan(s), jnp.nan, val)  # a NaN entry (M may have skipped it)
         return jnp.where(s == 0, -_INF, val)  # no live entry
 
     return _guarded(z, beta, mask, axes, finish)
