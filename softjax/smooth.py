@@ -13,6 +13,7 @@ Gradients are closed forms (``jax.custom_jvp``) that stay finite on ties, infini
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import jax
@@ -142,6 +143,69 @@ def _guarded(z, beta, mask, axes, finish):
     return jax.lax.cond(jnp.any(jnp.isnan(s)), exact, lambda z, beta: out, z, beta)
 
 
+def _select_free_logits(z, beta, axes):
+    """y = β(z − M) with the rare cases folded in, by arithmetic only (no mask).
+
+    XLA's CPU backend fuses a softmax's forward and backward passes into one kernel (YNNPACK) only
+    when every operation between them is arithmetic, min/max, exp or log: a select or a compare
+    splits the kernel and forces the output to memory. Under differentiation the output is
+    therefore computed here with per-slice constants in place of selects::
+
+        w = min(max((z − c₁) − c₂, lo), hi),     y = a₂·(a₁·w)
+
+    Normal slices (finite β ≠ 0 and finite extreme M) take c₁ = M, c₂ = 0, lo = −∞, hi = +∞,
+    a₁ = β, a₂ = 1, so that y = β(z − M) bit for bit. At β = ±∞, a₁ = ±K and a₂ = K with K² times
+    the smallest subnormal beyond the underflow of exp: every entry off the extreme gets weight
+    exactly 0. When the extreme is infinite on the side of β, (z ∓ F) ∓ F (F the largest float)
+    is ±∞ on the extreme entries and finite elsewhere; clamped to [−1, 0] and scaled by K² it gives
+    0 there and −∞ elsewhere, so even an entry equal to F loses to +∞. When every entry ties (β = 0,
+    or all at −∞ on the side of β) lo = hi = 0. The indicators of these cases are computed from the
+    extreme by clamps and ``log`` (log 0 = −∞ gives the infinite bounds), never by a compare.
+    A NaN entry makes w, and so its slice, NaN.
+    """
+    dt = beta.dtype
+    fi = jnp.finfo(dt)
+    k = 2.0 ** math.ceil((10 - math.log2(float(fi.smallest_subnormal))) / 2)
+    # Opaque to XLA's simplifier, which would turn min(max(x, c), d) with constants into a clamp.
+    big, zero, one = jax.lax.optimization_barrier(
+        (jnp.asarray(fi.max, dt), jnp.asarray(0, dt), jnp.asarray(1, dt))
+    )
+    # Functions of β alone (computed before the fused kernel).
+    sgn = jnp.where(beta < 0, -one, one)
+    pos = (one + sgn) * 0.5
+    a1 = jnp.where(jnp.isinf(beta), k, jnp.abs(beta))
+    a2 = jnp.where(jnp.isinf(beta), k, one)
+    at_zero = (beta == 0).astype(dt)
+    # Functions of the extreme t = max(sgn·z), by arithmetic.
+    zc = _up(z, beta)
+    t = jax.lax.stop_gradient(jnp.max(sgn * zc, axis=axes, keepdims=True, initial=-_INF))
+    tc = jnp.minimum(jnp.maximum(t, -big), big)
+    up = jnp.minimum(jnp.maximum(t - tc, zero), one)  # 1 where t = +inf
+    down = jnp.minimum(jnp.maximum(tc - t, zero), one)  # 1 where t = −inf (all entries tie)
+    tie = jnp.maximum(down, at_zero)
+    flat = jnp.log(jnp.maximum(up, tie))  # 0 in the rare cases, −inf otherwise
+    keep = up * (one - tie)  # 1 where the infinite entries are the extreme ones
+    lo = flat - keep * pos
+    hi = keep * (one - pos) - flat
+    w = jnp.minimum(jnp.maximum((zc - sgn * tc) - sgn * (keep * big), lo), hi)
+    return jnp.maximum(a2, keep * k) * ((jnp.maximum(a1, keep * k) * sgn) * w)
+
+
+# The largest slice for which the select-free form is used under differentiation. For longer
+# slices keeping the output in memory (the guarded form) is faster than recomputing it inside the
+# backward kernel: on CPU the select-free form won up to 1024 entries per slice, and lost from
+# 4096 on (forward+backward against jax.nn.softmax in one process).
+_FUSE_MAX = 1 << 11
+
+
+def _softargmax_ad_impl(z, beta, mask, axes):
+    n = math.prod(z.shape[a] for a in axes)
+    if mask is not None or n == 0 or n > _FUSE_MAX:
+        return _softargmax_impl(z, beta, mask, axes)
+    e = jnp.exp(_select_free_logits(z, beta, axes))
+    return (e / jnp.sum(e, axis=axes, keepdims=True)).astype(z.dtype)
+
+
 def _safe_total(s):
     """The normaliser, with 1 in place of 0 for an empty or fully masked slice (all e are 0)."""
     return jnp.where(s == 0, 1.0, s)
@@ -164,6 +228,14 @@ def _softargmax_impl(z, beta, mask, axes):
 @partial(jax.custom_jvp, nondiff_argnums=(3,))
 def _softargmax(z, beta, mask, axes):
     return _softargmax_impl(z, beta, mask, axes)
+
+
+# The same function as computed under differentiation: its output, the residual, comes from the
+# select-free logits, so that XLA can fuse the forward and backward passes and recompute the
+# output inside the backward kernel instead of storing it (as it does for jax.nn.softmax).
+@partial(jax.custom_jvp, nondiff_argnums=(3,))
+def _softargmax_ad(z, beta, mask, axes):
+    return _softargmax_ad_impl(z, beta, mask, axes)
 
 
 def _finite_beta(beta):
@@ -189,7 +261,7 @@ def _centred(z, beta, mask, axes, p):
 def _softargmax_jvp(axes, primals, tangents):
     z, beta, mask = primals
     dz, dbeta, _ = tangents
-    p_out = _softargmax(z, beta, mask, axes)
+    p_out = _softargmax_ad(z, beta, mask, axes)
     p = _up(p_out, beta)
     out = jnp.zeros_like(p)
     if not isinstance(dz, SymbolicZero):
@@ -205,6 +277,7 @@ def _softargmax_jvp(axes, primals, tangents):
 
 
 _softargmax.defjvp(_softargmax_jvp, symbolic_zeros=True)
+_softargmax_ad.defjvp(_softargmax_jvp, symbolic_zeros=True)
 
 
 def _log_softargmax_impl(z, beta, mask, axes):
@@ -226,7 +299,7 @@ def _log_softargmax_jvp(axes, primals, tangents):
     z, beta, mask = primals
     dz, dbeta, _ = tangents
     logp = _log_softargmax(z, beta, mask, axes)
-    p = _up(_softargmax(z, beta, mask, axes), beta)
+    p = _up(_softargmax_ad(z, beta, mask, axes), beta)
     out = jnp.zeros_like(p)
     if not isinstance(dz, SymbolicZero):
         dz = _up(dz, beta)
@@ -305,7 +378,7 @@ def _lse_jvp(axes, mean, primals, tangents):
     z, beta, mask = primals
     dz, dbeta, _ = tangents
     val = _lse(z, beta, mask, axes, mean)
-    p = _up(_softargmax(z, beta, mask, axes), beta)
+    p = _up(_softargmax_ad(z, beta, mask, axes), beta)
     out = jnp.zeros_like(val)
     if not isinstance(dz, SymbolicZero):
         out = jnp.sum(p * _up(dz, beta), axis=axes, keepdims=True)

@@ -1,5 +1,7 @@
 """Tests of the kernel: softargmax and its relatives at every β, on every edge case."""
 
+from functools import partial
+
 import chex
 import hypothesis.extra.numpy as hnp
 import jax
@@ -145,6 +147,54 @@ def _row_with_nan():
     z = np.random.default_rng(11).standard_normal((8, 1024)).astype(np.float32)
     z[1, 5] = NAN
     return jnp.asarray(z)
+
+
+def _edge_rows(dtype):
+    fi = np.finfo(dtype)
+    z = np.random.default_rng(16).standard_normal((12, 1024)).astype(dtype)
+    z[1, 5] = NAN
+    z[2, :] = -INF
+    z[3, [7, 9]] = INF
+    z[4, :] = 0.0
+    z[4, 3], z[4, 4] = fi.max, INF  # the largest float loses to +inf
+    z[5, :2] = -INF
+    z[6, :] = INF
+    z[7, :10], z[7, 10:] = 4 * fi.tiny, 0.0  # β = ∞ must still separate them
+    z[8, 3:5], z[8, 100] = -INF, fi.min
+    z[9, :] = np.arange(1024) * 1e30
+    z[10, :] = 1.0
+    z[11, :500] = -INF
+    return z
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_differentiated_output_equals_the_plain_one(dtype):
+    # Under differentiation the output comes from a select-free form of the kernel (so that XLA
+    # fuses the backward pass with it); it must agree with the plain call on every edge case.
+    with jax.enable_x64(dtype == np.float64):
+        z = jnp.asarray(_edge_rows(dtype))
+        eps = np.finfo(dtype).eps
+        row_betas = np.array([2, -1, INF, -INF, 0, 3, -2, INF, -INF, 1e-3, -5, 1], dtype)[:, None]
+        betas = [2.0, INF, -INF, 0.0, -3.0, 1e-40, 1e30, -1e30, row_betas]
+        for b in betas:
+            b = jnp.asarray(b, dtype)
+            plain = np.asarray(sjx.softargmax(z, beta=b))
+            primal, tangent = jax.jvp(partial(softargmax_b, b=b), (z,), (jnp.ones_like(z),))
+            primal = np.asarray(primal)
+            same = np.isclose(primal, plain, rtol=4 * eps, atol=0) | (
+                np.isnan(primal) & np.isnan(plain)
+            )
+            assert same.all(), (b, np.nonzero(~same.all(axis=1)))
+            exact = (plain == 0) | (plain == 1) | np.isnan(plain)
+            np.testing.assert_array_equal(primal[exact], plain[exact])
+            assert np.isnan(primal[1]).all()
+            # a constant tangent moves nothing
+            t = np.asarray(tangent)
+            assert np.all((np.abs(t) <= 1e-6) | np.isnan(t)), b
+            v, vjp = jax.vjp(partial(sjx.smooth_max, beta=b), z)
+            np.testing.assert_array_equal(v, sjx.smooth_max(z, beta=b))
+            g = np.asarray(vjp(jnp.ones_like(v))[0])  # the gradient is the softargmax
+            np.testing.assert_allclose(g, plain, rtol=4 * eps, atol=0)
 
 
 @pytest.mark.parametrize("b", [0.0, 1.0, INF, -INF, -2.0])
