@@ -47,6 +47,48 @@ def interleaved_times(fns: dict[str, Callable], *args, rounds: int = 5, **kw) ->
     return best
 
 
+def paired_times(
+    fns: dict[str, Callable], *args, rounds: int = 15, min_time: float = 0.02
+) -> dict[str, list[float]]:
+    """Per-round times of each function, the functions timed back to back in every round.
+
+    The order alternates between rounds. A ratio of two functions is then best taken as the median
+    over rounds of their per-round ratio (:func:`median_ratio`), which cancels the slow drifts and
+    bursts of load on a shared machine better than a ratio of best times.
+    """
+    numbers = {}
+    for name, fn in fns.items():
+        jax.block_until_ready(fn(*args))
+        number = 1
+        while True:
+            t0 = time.perf_counter()
+            for _ in range(number):
+                out = fn(*args)
+            jax.block_until_ready(out)
+            if time.perf_counter() - t0 >= min_time or number >= 1 << 12:
+                break
+            number *= 2
+        numbers[name] = number
+    times = {name: [] for name in fns}
+    order = list(fns)
+    for r in range(rounds):
+        for name in order if r % 2 == 0 else order[::-1]:
+            fn, number = fns[name], numbers[name]
+            t0 = time.perf_counter()
+            for _ in range(number):
+                out = fn(*args)
+            jax.block_until_ready(out)
+            times[name].append((time.perf_counter() - t0) / number)
+    return times
+
+
+def median_ratio(times: dict[str, list[float]], num: str, den: str) -> float:
+    """The median over rounds of ``times[num] / times[den]`` (from :func:`paired_times`)."""
+    ratios = sorted(a / b for a, b in zip(times[num], times[den], strict=True))
+    mid = len(ratios) // 2
+    return ratios[mid] if len(ratios) % 2 else 0.5 * (ratios[mid - 1] + ratios[mid])
+
+
 def table(rows: list[dict], columns: list[str]) -> str:
     """A plain-text table (GitHub markdown) of ``rows`` with the given ``columns``."""
 
