@@ -97,7 +97,7 @@ def _exact_logits(z, beta, mask, axes):
 
 
 def _fast(z, beta, axes, finish):
-    """``finish(y, S, M)`` with y = β(z − M) and S = Σ exp(y), by the fused path; returns (out, S).
+    """``finish(y, S, M)`` with y = β(z − M) and S = Σ exp(y), by the fused path.
 
     The side (max or min) is picked at run time from the sign of β; a β per slice with both signs
     computes both extremes.
@@ -110,7 +110,7 @@ def _fast(z, beta, axes, finish):
             m = _up(jax.lax.stop_gradient(reduce(z, beta)), beta)
             y = beta * (_up(z, beta) - m)
             s = jnp.sum(jnp.exp(y), axis=axes, keepdims=True)
-            return finish(y, s, m), s
+            return finish(y, s, m)
 
         return branch
 
@@ -139,8 +139,16 @@ def _guarded(z, beta, mask, axes, finish):
 
     if mask is not None:
         return exact(z, beta)
-    out, s = _fast(z, beta, axes, finish)
-    return jax.lax.cond(jnp.any(jnp.isnan(s)), exact, lambda z, beta: out, z, beta)
+    out = _fast(z, beta, axes, finish)
+    # S is NaN exactly in the rare cases (and for a NaN entry), and then ``finish`` is NaN on the
+    # whole slice: the first entry of each slice tells. Probing the output rather than returning S
+    # from the fast path keeps that path one fused kernel with a single output.
+    probe = out
+    if out.shape == z.shape:
+        if any(z.shape[a] == 0 for a in axes):
+            return out
+        probe = out[tuple(slice(0, 1) if a in axes else slice(None) for a in range(z.ndim))]
+    return jax.lax.cond(jnp.any(jnp.isnan(probe)), exact, lambda z, beta: out, z, beta)
 
 
 def _select_free_logits(z, beta, axes):
