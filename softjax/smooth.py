@@ -53,8 +53,11 @@ _INF = float("inf")
 # the minimum when β < 0: the subtraction comes first, so no large product is ever differenced.
 # The common case (no mask, finite nonzero β, finite M) is one fused max-exp-sum pass, like
 # jax.nn.softmax. Its normaliser is NaN exactly when the slice holds a NaN, β = ±inf, or M = ±inf
-# (or β = 0 meets an infinite entry); only then is the exact select-based form evaluated, at run
-# time under lax.cond, so the rare cases cost nothing on the hot path.
+# (or β = 0 meets an infinite entry), and then so is the whole output slice; only then is the
+# exact select-based form evaluated, at run time under lax.cond, so the rare cases cost nothing on
+# the hot path. Under differentiation (short slices) the output comes instead from a select-free
+# form with the rare cases folded into per-slice constants (_select_free_logits), which XLA can
+# fuse with the backward pass.
 
 
 def _prepare(z, beta, axis, where):
