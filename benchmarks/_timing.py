@@ -8,6 +8,24 @@ from collections.abc import Callable
 import jax
 
 
+def _per_call(fn: Callable, args, number: int) -> float:
+    """Wall time in seconds of one call, from ``number`` calls blocked on the last result."""
+    t0 = time.perf_counter()
+    for _ in range(number):
+        out = fn(*args)
+    jax.block_until_ready(out)
+    return (time.perf_counter() - t0) / number
+
+
+def _calls_for(fn: Callable, args, min_time: float, most: int) -> int:
+    """Warms ``fn`` up and returns how many calls (a power of two) take about ``min_time``."""
+    jax.block_until_ready(fn(*args))
+    number = 1
+    while number * _per_call(fn, args, number) < min_time and number < most:
+        number *= 2
+    return number
+
+
 def best_time(
     fn: Callable, *args, repeat: int = 7, number: int = 0, min_time: float = 0.2
 ) -> float:
@@ -16,26 +34,11 @@ def best_time(
     ``fn`` is called once to compile and warm up; each timing then runs ``number`` calls (chosen so
     that one timing lasts about ``min_time`` seconds when ``number`` is 0) and blocks on the result.
     """
-    jax.block_until_ready(fn(*args))
     if number <= 0:
-        number = 1
-        while True:
-            t0 = time.perf_counter()
-            for _ in range(number):
-                out = fn(*args)
-            jax.block_until_ready(out)
-            dt = time.perf_counter() - t0
-            if dt >= min_time or number >= 1 << 16:
-                break
-            number *= 2
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            out = fn(*args)
-        jax.block_until_ready(out)
-        best = min(best, (time.perf_counter() - t0) / number)
-    return best
+        number = _calls_for(fn, args, min_time, 1 << 16)
+    else:
+        jax.block_until_ready(fn(*args))
+    return min(_per_call(fn, args, number) for _ in range(repeat))
 
 
 def interleaved_times(fns: dict[str, Callable], *args, rounds: int = 5, **kw) -> dict[str, float]:
@@ -56,29 +59,12 @@ def paired_times(
     over rounds of their per-round ratio (:func:`median_ratio`), which cancels the slow drifts and
     bursts of load on a shared machine better than a ratio of best times.
     """
-    numbers = {}
-    for name, fn in fns.items():
-        jax.block_until_ready(fn(*args))
-        number = 1
-        while True:
-            t0 = time.perf_counter()
-            for _ in range(number):
-                out = fn(*args)
-            jax.block_until_ready(out)
-            if time.perf_counter() - t0 >= min_time or number >= 1 << 12:
-                break
-            number *= 2
-        numbers[name] = number
+    numbers = {name: _calls_for(fn, args, min_time, 1 << 12) for name, fn in fns.items()}
     times = {name: [] for name in fns}
     order = list(fns)
     for r in range(rounds):
         for name in order if r % 2 == 0 else order[::-1]:
-            fn, number = fns[name], numbers[name]
-            t0 = time.perf_counter()
-            for _ in range(number):
-                out = fn(*args)
-            jax.block_until_ready(out)
-            times[name].append((time.perf_counter() - t0) / number)
+            times[name].append(_per_call(fns[name], args, numbers[name]))
     return times
 
 
