@@ -31,7 +31,7 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
-from softjax._numerics import real_array
+from softjax._numerics import nan_max, nan_min, normalize_axis, real_array, squeeze
 from softjax.smooth import smooth_max
 
 __all__ = ["LogSemiring", "MaxPlus", "MinPlus", "Real", "dequantize"]
@@ -914,9 +914,8 @@ class _Tropical(_Semiring):
     def sum(self, x: ArrayLike, axis=-1) -> jax.Array:
         r""":math:`\max` (max-plus) or :math:`\min` (min-plus) over ``axis``."""
         x = _as_float(x, "x")
-        out = jnp.max(x, axis=axis) if self._sign > 0 else jnp.min(x, axis=axis)
-        # XLA's CPU reductions may skip a NaN on large arrays: propagate it explicitly.
-        return jnp.where(jnp.any(jnp.isnan(x), axis=axis), jnp.nan, out)
+        axes = normalize_axis(axis, x.ndim)
+        return squeeze(nan_max(x, axes) if self._sign > 0 else nan_min(x, axes), axes)
 
     def prod(self, x: ArrayLike, axis=-1) -> jax.Array:
         r"""The ordinary sum over ``axis``."""
