@@ -4,6 +4,8 @@ Every function here takes the inverse temperature ``beta`` as an ordinary JAX va
 :math:`[-\infty, +\infty]`. One compiled function serves every β: :math:`\beta = +\infty` gives the
 exact arg max (one-hot, ties split equally), :math:`\beta = -\infty` the arg min, :math:`\beta = 0`
 the uniform distribution, with no Python branch on β and no recompilation when it changes.
+XLA flushes subnormal numbers to zero on CPU and GPU, so a subnormal β (``0 < |β| <
+finfo(dtype).tiny``) acts as exactly β = 0.
 
 The numerics follow one rule: shift by the maximum of :math:`\operatorname{sign}(\beta)\,z` (an
 exact negation) *before* multiplying by :math:`|\beta|`, so that the exponent
@@ -636,6 +638,8 @@ def smooth_max(
     right-hand limit: :math:`+\infty` when at least two entries are unmasked and not all are
     :math:`-\infty`, and :math:`\max z` for a single entry; the gradient there is the uniform
     softargmax. Use :func:`mellowmax` for a smooth maximum that is finite (the mean) at β = 0.
+    A subnormal β is flushed to 0 and so gives this limit too, even where
+    :math:`\max z + \log n / \beta` would still be finite.
 
     Non-finite input: entries at :math:`+\infty` give :math:`+\infty`, an all-:math:`-\infty` slice
     gives :math:`-\infty` with a finite (uniform) gradient, an unmasked NaN gives NaN, and a slice

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.special as sps
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from jax.test_util import check_grads
 
@@ -608,6 +608,8 @@ def _props(z, beta, shift, perm):
 
 @settings(max_examples=60, deadline=None)
 @given(z=finite_rows, beta=betas, shift=st.floats(-100, 100), seed=st.integers(0, 2**16))
+@example(z=np.zeros(2), beta=1.1125369292536007e-308, shift=0.0, seed=0)  # subnormal β
+@example(z=np.zeros(2), beta=2.3e-308, shift=0.0, seed=0)  # smallest normals: finite bound
 def test_properties(z, beta, shift, seed):
     with jax.enable_x64(True):
         perm = np.random.default_rng(seed).permutation(len(z))
@@ -616,8 +618,12 @@ def test_properties(z, beta, shift, seed):
         np.testing.assert_allclose(p.sum(), 1.0, rtol=1e-12)
         _close(p_shift, p, atol=1e-9)  # shift invariance
         _close(p_perm, p[perm], atol=1e-12)  # permutation equivariance
-        if beta > 0:  # max <= smooth_max <= max + log(n)/β, and the mirror for the min
-            with np.errstate(over="ignore"):  # a subnormal β: the bound is +inf
+        if 0 < beta < np.finfo(np.float64).tiny:  # a subnormal β is flushed to 0
+            np.testing.assert_array_equal(p, np.full(len(z), 1 / len(z)))
+            assert smax == (np.inf if len(z) > 1 else z.max())
+            assert smin == (-np.inf if len(z) > 1 else z.min())
+        elif beta > 0:  # max <= smooth_max <= max + log(n)/β, and the mirror for the min
+            with np.errstate(over="ignore"):  # log(n)/β may overflow to +inf
                 slack = np.log(len(z)) / beta
             assert z.max() - 1e-9 <= smax <= z.max() + slack + 1e-9
             assert z.min() - slack - 1e-9 <= smin <= z.min() + 1e-9
