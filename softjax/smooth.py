@@ -57,9 +57,10 @@ _INF = float("inf")
 # jax.nn.softmax. Its normaliser is NaN exactly when the slice holds a NaN, β = ±inf, or M = ±inf
 # (or β = 0 meets an infinite entry), and then so is the whole output slice; only then is the
 # exact select-based form evaluated, at run time under lax.cond, so the rare cases cost nothing on
-# the hot path. Under differentiation (short slices) the output comes instead from a select-free
-# form with the rare cases folded into per-slice constants (_select_free_logits), which XLA can
-# fuse with the backward pass.
+# the hot path. Derivatives (short slices) recompute σ from select-free forms with the rare cases
+# folded into per-slice constants, which XLA fuses with the backward pass: _tangent_logits for the
+# z-derivative of softargmax and log_softargmax (5 operations per entry, exact wherever that
+# derivative is not 0), _select_free_logits where σ itself is the derivative (smooth_max).
 
 
 def _prepare(z, beta, axis, where):
@@ -204,10 +205,72 @@ def _select_free_logits(z, beta, axes):
     return jnp.maximum(a2, keep * k) * ((jnp.maximum(a1, keep * k) * sgn) * w)
 
 
-# The largest slice for which the select-free form is used under differentiation. For longer
-# slices keeping the output in memory (the guarded form) is faster than recomputing it inside the
-# backward kernel: on CPU the select-free form won up to 1024 entries per slice, and lost from
-# 4096 on (forward+backward against jax.nn.softmax in one process).
+def _tangent_logits(z, beta, axes):
+    """Logits y with exp(y) ∝ σ_β(z) wherever the z-derivative of σ needs σ, by 5 ops per entry.
+
+    The z-tangent of softargmax, σ ⊙ (ż − ⟨σ, ż⟩)·β, vanishes at β = 0 and β = ±∞, so there it
+    only needs *some* finite weights; everywhere else (β finite and nonzero, finite, infinite or
+    NaN entries) these logits give σ exactly. That lets them drop the second scale of
+    :func:`_select_free_logits` (only needed for the one-hot limit)::
+
+        u = (sgn β / 2)·z,   t = max u,   y = a·min(max(u − t', lo), hi)
+
+    Normal slices take t' = t, lo = −∞, hi = +∞ and a = 2|β|, so y = β(z − M) bit for bit (halving
+    is exact). When t = +∞, t' is the largest float F: every finite u is at most F/2, so u − F
+    is at most −F/2 and clamps to −1 (then ×a ≥ 2¹⁴ gives weight 0), while +∞ entries clamp
+    to 0; an entry equal to F thus still loses to +∞. All entries at −∞ on the side of β, and
+    β ∈ {0, ±∞, subnormal}, take lo = hi = 0 (uniform). A NaN entry makes its slice NaN.
+
+    Two inexact corners, both beyond any use: ``|β| > F/2`` scales by F instead of 2|β|, and an
+    entry with ``|z| < 2·tiny`` may be flushed when halved.
+    """
+    dt = beta.dtype
+    fi = jnp.finfo(dt)
+    # Opaque to XLA's simplifier, which would turn min(max(x, c), d) with constants into a clamp.
+    big, zero, one = jax.lax.optimization_barrier(
+        (jnp.asarray(fi.max, dt), jnp.asarray(0, dt), jnp.asarray(1, dt))
+    )
+    # Functions of β alone (computed before the fused kernel).
+    half = jnp.where(beta < 0, -0.5, 0.5).astype(dt)
+    regular = jnp.isfinite(beta) & (jnp.abs(beta) >= fi.tiny)
+    scale = jnp.where(regular, jnp.minimum(2 * jnp.abs(beta), fi.max), 0.0).astype(dt)
+    flat_beta = (~regular).astype(dt)
+    # Functions of the extreme t = max u, by arithmetic (see _select_free_logits).
+    u = half * _up(z, beta)
+    t = jax.lax.stop_gradient(jnp.max(u, axis=axes, keepdims=True, initial=-_INF))
+    tc = jnp.minimum(jnp.maximum(t, -big), big)
+    up = jnp.minimum(jnp.maximum(t - tc, zero), one)  # 1 where t = +inf
+    down = jnp.minimum(jnp.maximum(tc - t, zero), one)  # 1 where t = −inf
+    tie = jnp.maximum(down, flat_beta)
+    flat = jnp.log(jnp.maximum(up, tie))  # 0 in the rare cases, −inf otherwise
+    keep = up * (one - tie)  # 1 where the +inf entries take all the weight
+    w = jnp.minimum(jnp.maximum(u - tc, flat - keep), -flat)
+    return (scale + keep * 2.0**14) * w
+
+
+def _dz_weights(z, beta, mask, axes, exact):
+    """(e, r) with σ = e·r wherever the z-tangent of softargmax needs σ; ``exact()`` gives σ."""
+    n = math.prod(z.shape[a] for a in axes)
+    if mask is not None or n == 0 or n > _FUSE_MAX:
+        return _up(exact(), beta), 1.0
+    e = jnp.exp(_tangent_logits(z, beta, axes))
+    return e, 1.0 / jnp.sum(e, axis=axes, keepdims=True)
+
+
+def _dz_tangent(e, r, beta, dz, axes):
+    """σ ⊙ (ż − ⟨σ, ż⟩)·β with σ = e·r.
+
+    Written so that reverse mode multiplies the cotangent by e before β (no overflow at a huge β
+    where σ = 0) and needs no array-sized σ: the weights are recomputed inside the backward pass.
+    """
+    k = _finite_beta(beta) * r
+    return e * (k * (dz - jnp.sum(e * dz, axis=axes, keepdims=True) * r))
+
+
+# The largest slice for which derivatives recompute σ inside the backward kernel from a
+# select-free form (_tangent_logits, _select_free_logits). For longer slices keeping the output
+# in memory (the guarded form) is faster: on CPU recomputing won up to 2048 entries per slice and
+# lost from 4096 on (forward+backward against jax.nn.softmax in one process).
 _FUSE_MAX = 1 << 11
 
 
@@ -236,16 +299,17 @@ def _softargmax_impl(z, beta, mask, axes):
     return _guarded(z, beta, mask, axes, finish)
 
 
-# The custom JVP keeps one residual (the output) for the backward pass and stays finite at
-# β = ±inf, on ties, on all-(−inf) slices and on masked entries, where autodiff gives NaN.
+# The custom JVP stays finite at β = ±inf, on ties, on all-(−inf) slices and on masked entries,
+# where autodiff gives NaN. Its z-derivative keeps no array-sized residual but z on short slices
+# (the weights are recomputed in the backward pass) and the output on long or masked ones.
 @partial(jax.custom_jvp, nondiff_argnums=(3,))
 def _softargmax(z, beta, mask, axes):
     return _softargmax_impl(z, beta, mask, axes)
 
 
-# The same function as computed under differentiation: its output, the residual, comes from the
-# select-free logits, so that XLA can fuse the forward and backward passes and recompute the
-# output inside the backward kernel instead of storing it (as it does for jax.nn.softmax).
+# The same function where σ itself is a derivative (of smooth_max, mellowmax and logsumexp, and
+# the β-derivative of log_softargmax): on short slices its output comes from the select-free
+# logits, so that XLA fuses it with the backward pass instead of storing it.
 @partial(jax.custom_jvp, nondiff_argnums=(3,))
 def _softargmax_ad(z, beta, mask, axes):
     return _softargmax_ad_impl(z, beta, mask, axes)
@@ -271,26 +335,27 @@ def _centred(z, beta, mask, axes, p):
     return d - mean, live
 
 
-def _softargmax_jvp(axes, primals, tangents):
+def _softargmax_jvp(primal, axes, primals, tangents):
     z, beta, mask = primals
     dz, dbeta, _ = tangents
-    p_out = _softargmax_ad(z, beta, mask, axes)
-    p = _up(p_out, beta)
-    out = jnp.zeros_like(p)
+    p_out = primal(z, beta, mask, axes)
+    out = jnp.zeros(p_out.shape, jnp.result_type(p_out, beta))
     if not isinstance(dz, SymbolicZero):
-        # σ ⊙ ((ż − ⟨σ, ż⟩) β): only p (and β) are kept for the backward pass, and the cotangent
-        # meets p before β, so a huge β cannot overflow it where p = 0.
-        dz = _up(dz, beta)
-        out = p * ((dz - jnp.sum(p * dz, axis=axes, keepdims=True)) * _finite_beta(beta))
+        e, r = _dz_weights(z, beta, mask, axes, lambda: p_out)
+        out = _dz_tangent(e, r, beta, _up(dz, beta), axes)
     if not isinstance(dbeta, SymbolicZero):
-        # ∂σ/∂β = σ ⊙ (z − ⟨σ, z⟩)
+        # ∂σ/∂β = σ ⊙ (z − ⟨σ, z⟩), with the exact σ (also at β = 0 and ±∞)
+        p = _up(p_out, beta)
         c, live = _centred(z, beta, mask, axes, p)
         out = out + jnp.where(live, p * jnp.where(live, c, 0.0), 0.0) * dbeta
     return p_out, out.astype(p_out.dtype)
 
 
-_softargmax.defjvp(_softargmax_jvp, symbolic_zeros=True)
-_softargmax_ad.defjvp(_softargmax_jvp, symbolic_zeros=True)
+# The output of softargmax comes from the guarded kernel (one fused pass in the forward); its
+# z-tangent recomputes its own weights (_tangent_logits), which XLA fuses with the backward pass.
+# The gradient of smooth_max is σ itself, exact at every β: it uses _softargmax_ad.
+_softargmax.defjvp(partial(_softargmax_jvp, _softargmax), symbolic_zeros=True)
+_softargmax_ad.defjvp(partial(_softargmax_jvp, _softargmax_ad), symbolic_zeros=True)
 
 
 def _log_softargmax_impl(z, beta, mask, axes):
@@ -312,12 +377,13 @@ def _log_softargmax_jvp(axes, primals, tangents):
     z, beta, mask = primals
     dz, dbeta, _ = tangents
     logp = _log_softargmax(z, beta, mask, axes)
-    p = _up(_softargmax_ad(z, beta, mask, axes), beta)
-    out = jnp.zeros_like(p)
+    out = jnp.zeros(logp.shape, jnp.result_type(logp, beta))
     if not isinstance(dz, SymbolicZero):
+        e, r = _dz_weights(z, beta, mask, axes, lambda: _softargmax_ad(z, beta, mask, axes))
         dz = _up(dz, beta)
-        out = (dz - jnp.sum(p * dz, axis=axes, keepdims=True)) * _finite_beta(beta)
+        out = (dz - jnp.sum(e * dz, axis=axes, keepdims=True) * r) * _finite_beta(beta)
     if not isinstance(dbeta, SymbolicZero):
+        p = _up(_softargmax_ad(z, beta, mask, axes), beta)
         # ∂ log σ / ∂β = z − ⟨σ, z⟩, finite wherever z is (also where σ underflows to 0); an
         # infinite entry has a constant log-probability (±inf or log of its share), slope 0.
         c, _ = _centred(z, beta, mask, axes, p)

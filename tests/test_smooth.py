@@ -197,6 +197,34 @@ def test_differentiated_output_equals_the_plain_one(dtype):
             np.testing.assert_allclose(g, plain, rtol=4 * eps, atol=0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_z_derivative_matches_the_closed_form_on_every_edge_case(dtype):
+    # The z-derivative recomputes its weights with a form of its own (_tangent_logits); in both
+    # modes it must equal β·(diag σ − σσᵀ)·ġ with σ the plain output (0 at β = 0 and ±∞).
+    with jax.enable_x64(dtype == np.float64):
+        z = jnp.asarray(_edge_rows(dtype))
+        g = np.random.default_rng(3).standard_normal(z.shape).astype(dtype)
+        eps = np.finfo(dtype).eps
+        row_betas = np.array([2, -1, INF, -INF, 0, 3, -2, INF, -INF, 1e-3, -5, 1], dtype)[:, None]
+        for b in [2.0, INF, -INF, 0.0, -3.0, 1e-40, 1e30, -1e30, 1e-3, row_betas]:
+            b = jnp.asarray(b, dtype)
+            p = np.asarray(sjx.softargmax(z, beta=b), np.float64)
+            flat = np.isinf(b) | (np.abs(b) < np.finfo(dtype).tiny)  # a subnormal β acts as 0
+            bf = np.where(flat, 0.0, np.asarray(b, np.float64))
+            pg = p * g
+            want = bf * (pg - p * pg.sum(-1, keepdims=True))
+            spread = p * (np.abs(g) + np.abs(pg).sum(-1, keepdims=True))
+            scale = (np.abs(bf) * spread.max(-1, keepdims=True))[:, 0]
+            f = partial(softargmax_b, b=b)
+            rev = np.asarray(jax.vjp(f, z)[1](jnp.asarray(g))[0], np.float64)
+            fwd = np.asarray(jax.jvp(f, (z,), (jnp.asarray(g),))[1], np.float64)
+            for got in (rev, fwd):
+                assert np.isnan(got[1]).all()  # the NaN row
+                ok = np.delete(np.arange(len(z)), 1)
+                err = np.abs(got[ok] - want[ok]).max(-1)
+                assert np.all(err <= 64 * eps * scale[ok]), (b, err, scale[ok])
+
+
 @pytest.mark.parametrize("b", [0.0, 1.0, INF, -INF, -2.0])
 def test_nan_poisons_its_slice_on_large_arrays(b):
     z = _row_with_nan()
