@@ -211,15 +211,19 @@ def _tangent_logits(z, beta, axes):
     The z-tangent of softargmax, σ ⊙ (ż − ⟨σ, ż⟩)·β, vanishes at β = 0 and β = ±∞, so there it
     only needs *some* finite weights; everywhere else (β finite and nonzero, finite, infinite or
     NaN entries) these logits give σ exactly. That lets them drop the second scale of
-    :func:`_select_free_logits` (only needed for the one-hot limit)::
+    :func:`_select_free_logits` (only needed for the one-hot limit), and keep the per-slice
+    constants to a few operations, which also count inside the fused kernel::
 
         u = (sgn β / 2)·z,   t = max u,   y = a·min(max(u − t', lo), hi)
 
-    Normal slices take t' = t, lo = −∞, hi = +∞ and a = 2|β|, so y = β(z − M) bit for bit (halving
-    is exact). When t = +∞, t' is the largest float F: every finite u is at most F/2, so u − F
-    is at most −F/2 and clamps to −1 (then ×a ≥ 2¹⁴ gives weight 0), while +∞ entries clamp
-    to 0; an entry equal to F thus still loses to +∞. All entries at −∞ on the side of β, and
-    β ∈ {0, ±∞, subnormal}, take lo = hi = 0 (uniform). A NaN entry makes its slice NaN.
+    Normal slices take t' = t, lo = −∞, hi = F (the largest float, above every u − t, so that no
+    derivative meets a tie with a bound) and a = 2|β|: y = β(z − M) bit for bit, since halving is
+    exact. When t = +∞, t' = F, hi = 0 and a ≥ 2¹⁴: every finite u is at most F/2, so a·(u − F)
+    overflows to −∞ (weight 0) while +∞ entries clamp to 0, and an entry equal to F still loses to
+    +∞. When every entry is −∞ on the side of β, lo = 0 clamps them all to 0 (uniform).
+    β ∈ {0, ±∞, subnormal} is computed as β = ±1, which only has to be finite there. A NaN entry
+    makes its slice NaN. The constants come from t by arithmetic and ``log`` (log 0 = −∞), never
+    by a compare, which would split the kernel.
 
     Two inexact corners, both beyond any use: ``|β| > F/2`` scales by F instead of 2|β|, and an
     entry with ``|z| < 2·tiny`` may be flushed when halved.
@@ -227,25 +231,21 @@ def _tangent_logits(z, beta, axes):
     dt = beta.dtype
     fi = jnp.finfo(dt)
     # Opaque to XLA's simplifier, which would turn min(max(x, c), d) with constants into a clamp.
-    big, zero, one = jax.lax.optimization_barrier(
-        (jnp.asarray(fi.max, dt), jnp.asarray(0, dt), jnp.asarray(1, dt))
+    big, zero, one, k = jax.lax.optimization_barrier(
+        (jnp.asarray(fi.max, dt), jnp.asarray(0, dt), jnp.asarray(1, dt), jnp.asarray(2.0**14, dt))
     )
     # Functions of β alone (computed before the fused kernel).
     half = jnp.where(beta < 0, -0.5, 0.5).astype(dt)
     regular = jnp.isfinite(beta) & (jnp.abs(beta) >= fi.tiny)
-    scale = jnp.where(regular, jnp.minimum(2 * jnp.abs(beta), fi.max), 0.0).astype(dt)
-    flat_beta = (~regular).astype(dt)
-    # Functions of the extreme t = max u, by arithmetic (see _select_free_logits).
+    scale = jnp.where(regular, jnp.minimum(2 * jnp.abs(beta), fi.max), 2.0).astype(dt)
+    # Functions of the extreme t = max u (per slice, inside the fused kernel).
     u = half * _up(z, beta)
     t = jax.lax.stop_gradient(jnp.max(u, axis=axes, keepdims=True, initial=-_INF))
     tc = jnp.minimum(jnp.maximum(t, -big), big)
-    up = jnp.minimum(jnp.maximum(t - tc, zero), one)  # 1 where t = +inf
-    down = jnp.minimum(jnp.maximum(tc - t, zero), one)  # 1 where t = −inf
-    tie = jnp.maximum(down, flat_beta)
-    flat = jnp.log(jnp.maximum(up, tie))  # 0 in the rare cases, −inf otherwise
-    keep = up * (one - tie)  # 1 where the +inf entries take all the weight
-    w = jnp.minimum(jnp.maximum(u - tc, flat - keep), -flat)
-    return (scale + keep * 2.0**14) * w
+    lo = jnp.log(jnp.minimum(jnp.maximum(tc - t, zero), one))  # 0 where t = −inf, else −inf
+    up = jnp.maximum(t - tc, zero)  # +inf where t = +inf, else 0
+    hi = big - jnp.minimum(up, big)
+    return (scale + jnp.minimum(up, k)) * jnp.minimum(jnp.maximum(u - tc, lo), hi)
 
 
 def _dz_weights(z, beta, mask, axes, exact):
