@@ -220,7 +220,7 @@ def _tangent_logits(z, beta, axes):
     derivative meets a tie with a bound) and a = 2|β|: y = β(z − M) bit for bit, since halving is
     exact. When t = +∞, t' = F, hi = 0 and a ≥ 2¹⁴: every finite u is at most F/2, so a·(u − F)
     overflows to −∞ (weight 0) while +∞ entries clamp to 0, and an entry equal to F still loses to
-    +∞. When every entry is −∞ on the side of β, lo = 0 clamps them all to 0 (uniform).
+    +∞. When every entry is −∞ on the side of β, lo = +∞ and hi = 0 put them all at 0 (uniform).
     β ∈ {0, ±∞, subnormal} is computed as β = ±1, which only has to be finite there. A NaN entry
     makes its slice NaN. The constants come from t by arithmetic and ``log`` (log 0 = −∞), never
     by a compare, which would split the kernel.
@@ -231,8 +231,8 @@ def _tangent_logits(z, beta, axes):
     dt = beta.dtype
     fi = jnp.finfo(dt)
     # Opaque to XLA's simplifier, which would turn min(max(x, c), d) with constants into a clamp.
-    big, zero, one, k = jax.lax.optimization_barrier(
-        (jnp.asarray(fi.max, dt), jnp.asarray(0, dt), jnp.asarray(1, dt), jnp.asarray(2.0**14, dt))
+    big, zero, k = jax.lax.optimization_barrier(
+        (jnp.asarray(fi.max, dt), jnp.asarray(0, dt), jnp.asarray(2.0**14, dt))
     )
     # Functions of β alone (computed before the fused kernel).
     half = jnp.where(beta < 0, -0.5, 0.5).astype(dt)
@@ -242,10 +242,11 @@ def _tangent_logits(z, beta, axes):
     u = half * _up(z, beta)
     t = jax.lax.stop_gradient(jnp.max(u, axis=axes, keepdims=True, initial=-_INF))
     tc = jnp.minimum(jnp.maximum(t, -big), big)
-    lo = jnp.log(jnp.minimum(jnp.maximum(tc - t, zero), one))  # 0 where t = −inf, else −inf
-    up = jnp.maximum(t - tc, zero)  # +inf where t = +inf, else 0
-    hi = big - jnp.minimum(up, big)
-    return (scale + jnp.minimum(up, k)) * jnp.minimum(jnp.maximum(u - tc, lo), hi)
+    d = t - tc  # ±inf where t is, else 0
+    lo = jnp.log(jnp.maximum(-d, zero))  # +inf where t = −inf (then every w = hi = 0), else −inf
+    rare = jnp.abs(d)
+    hi = big - jnp.minimum(rare, big)
+    return (scale + jnp.minimum(rare, k)) * jnp.minimum(jnp.maximum(u - tc, lo), hi)
 
 
 def _dz_weights(z, beta, mask, axes, exact):
