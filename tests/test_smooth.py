@@ -332,6 +332,29 @@ def test_16_bit_accumulates_in_float32(dtype):
         assert f(x[:4]).dtype == dtype
 
 
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16, jnp.float32])
+@pytest.mark.parametrize("axis", [-1, (0, 1)])
+def test_z_derivative_in_every_dtype_and_over_several_axes(dtype, axis):
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal((6, 300)) * 3
+    g = rng.standard_normal((6, 300))
+    beta = 1.7 if axis != -1 else rng.uniform(-3, 3, (6, 1))
+    zz, gg = jnp.asarray(z, dtype), jnp.asarray(g, dtype)
+    bb = jnp.asarray(beta, jnp.float32)
+    f = partial(sjx.softargmax, beta=bb, axis=axis)
+    rev = jax.vjp(f, zz)[1](gg)[0]
+    fwd = jax.jvp(f, (zz,), (gg,))[1]
+    assert rev.dtype == fwd.dtype == dtype
+    # the closed form in float64, from the rounded input
+    z64, g64 = np.asarray(zz, np.float64), np.asarray(gg, np.float64)
+    p = np.asarray(sps.softmax(np.asarray(beta) * z64, axis=axis))
+    pg = p * g64
+    want = np.asarray(beta) * (pg - p * pg.sum(axis=axis, keepdims=True))
+    tol = 4 * float(jnp.finfo(dtype).eps) * np.abs(want).max()
+    for got in (rev, fwd):
+        np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=0, atol=tol)
+
+
 # ------------------------------------------------------------------------------------------------
 # 7. Integers and empty axes
 
