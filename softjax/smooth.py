@@ -368,7 +368,7 @@ def _log_softargmax_impl(z, beta, mask, axes):
     return _guarded(z, beta, mask, axes, finish)
 
 
-# Custom JVP for the same reasons as softargmax; the output is the only array-sized residual.
+# Custom JVP for the same reasons as softargmax, with the same weights for the z-derivative.
 @partial(jax.custom_jvp, nondiff_argnums=(3,))
 def _log_softargmax(z, beta, mask, axes):
     return _log_softargmax_impl(z, beta, mask, axes)
