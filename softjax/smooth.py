@@ -242,8 +242,8 @@ def _tangent_logits(z, beta, axes):
     u = half * _up(z, beta)
     t = jax.lax.stop_gradient(jnp.max(u, axis=axes, keepdims=True, initial=-_INF))
     tc = jnp.minimum(jnp.maximum(t, -big), big)
-    d = t - tc  # ±inf where t is, else 0
-    lo = jnp.log(jnp.maximum(-d, zero))  # +inf where t = −inf (then every w = hi = 0), else −inf
+    d = tc - t  # ∓inf where t = ±inf, else 0
+    lo = jnp.log(jnp.maximum(d, zero))  # +inf where t = −inf (then every w = hi = 0), else −inf
     rare = jnp.abs(d)
     hi = big - jnp.minimum(rare, big)
     return (scale + jnp.minimum(rare, k)) * jnp.minimum(jnp.maximum(u - tc, lo), hi)
