@@ -53,7 +53,7 @@ def run(quick: bool = False) -> list[dict]:
     rng = np.random.default_rng(0)
     rows = []
     shapes = SHAPES[:1] if quick else SHAPES
-    rounds = 5 if quick else 21
+    rounds = 5 if quick else 61
     for shape, dtype in shapes:
         x = jnp.asarray(rng.standard_normal(shape), dtype)
         g = jnp.asarray(rng.standard_normal(shape), dtype)
