@@ -341,10 +341,15 @@ def _softargmax_jvp(primal, axes, primals, tangents):
     dz, dbeta, _ = tangents
     p_out = primal(z, beta, mask, axes)
     out = jnp.zeros(p_out.shape, jnp.result_type(p_out, beta))
+    with_beta = not isinstance(dbeta, SymbolicZero)
     if not isinstance(dz, SymbolicZero):
-        e, r = _dz_weights(z, beta, mask, axes, lambda: p_out)
+        # With a β-tangent the exact σ is needed anyway: it then serves both (one residual).
+        if with_beta:
+            e, r = _up(p_out, beta), 1.0
+        else:
+            e, r = _dz_weights(z, beta, mask, axes, lambda: p_out)
         out = _dz_tangent(e, r, beta, _up(dz, beta), axes)
-    if not isinstance(dbeta, SymbolicZero):
+    if with_beta:
         # ∂σ/∂β = σ ⊙ (z − ⟨σ, z⟩), with the exact σ (also at β = 0 and ±∞)
         p = _up(p_out, beta)
         c, live = _centred(z, beta, mask, axes, p)
@@ -379,11 +384,15 @@ def _log_softargmax_jvp(axes, primals, tangents):
     dz, dbeta, _ = tangents
     logp = _log_softargmax(z, beta, mask, axes)
     out = jnp.zeros(logp.shape, jnp.result_type(logp, beta))
+    with_beta = not isinstance(dbeta, SymbolicZero)
     if not isinstance(dz, SymbolicZero):
-        e, r = _dz_weights(z, beta, mask, axes, lambda: _softargmax_ad(z, beta, mask, axes))
+        if with_beta:  # as for softargmax: the exact σ serves both tangents
+            e, r = _up(_softargmax_ad(z, beta, mask, axes), beta), 1.0
+        else:
+            e, r = _dz_weights(z, beta, mask, axes, lambda: _softargmax_ad(z, beta, mask, axes))
         dz = _up(dz, beta)
         out = (dz - jnp.sum(e * dz, axis=axes, keepdims=True) * r) * _finite_beta(beta)
-    if not isinstance(dbeta, SymbolicZero):
+    if with_beta:
         p = _up(_softargmax_ad(z, beta, mask, axes), beta)
         # ∂ log σ / ∂β = z − ⟨σ, z⟩, finite wherever z is (also where σ underflows to 0); an
         # infinite entry has a constant log-probability (±inf or log of its share), slope 0.
