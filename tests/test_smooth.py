@@ -169,8 +169,9 @@ def _edge_rows(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_differentiated_output_equals_the_plain_one(dtype):
-    # Under differentiation the output comes from a select-free form of the kernel (so that XLA
-    # fuses the backward pass with it); it must agree with the plain call on every edge case.
+    # Under differentiation σ is recomputed from select-free forms of the kernel (so that XLA
+    # fuses the backward pass with it): the output and tangent of softargmax and the gradient of
+    # smooth_max must agree with the plain call on every edge case.
     with jax.enable_x64(dtype == np.float64):
         z = jnp.asarray(_edge_rows(dtype))
         eps = np.finfo(dtype).eps
