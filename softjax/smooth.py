@@ -251,8 +251,7 @@ def _tangent_logits(z, beta, axes):
 
 def _dz_weights(z, beta, mask, axes, exact):
     """(e, r) with σ = e·r wherever the z-tangent of softargmax needs σ; ``exact()`` gives σ."""
-    n = math.prod(z.shape[a] for a in axes)
-    if mask is not None or n == 0 or n > _FUSE_MAX:
+    if not _recomputes(z, mask, axes):
         return _up(exact(), beta), 1.0
     e = jnp.exp(_tangent_logits(z, beta, axes))
     return e, 1.0 / jnp.sum(e, axis=axes, keepdims=True)
@@ -275,9 +274,14 @@ def _dz_tangent(e, r, beta, dz, axes):
 _FUSE_MAX = 1 << 11
 
 
-def _softargmax_ad_impl(z, beta, mask, axes):
+def _recomputes(z, mask, axes):
+    """Whether derivatives recompute σ from a select-free form (short slices, no mask)."""
     n = math.prod(z.shape[a] for a in axes)
-    if mask is not None or n == 0 or n > _FUSE_MAX:
+    return mask is None and 0 < n <= _FUSE_MAX
+
+
+def _softargmax_ad_impl(z, beta, mask, axes):
+    if not _recomputes(z, mask, axes):
         return _softargmax_impl(z, beta, mask, axes)
     e = jnp.exp(_select_free_logits(z, beta, axes))
     return (e / jnp.sum(e, axis=axes, keepdims=True)).astype(z.dtype)
@@ -385,15 +389,15 @@ def _log_softargmax_jvp(axes, primals, tangents):
     logp = _log_softargmax(z, beta, mask, axes)
     out = jnp.zeros(logp.shape, jnp.result_type(logp, beta))
     with_beta = not isinstance(dbeta, SymbolicZero)
+    p = _up(_softargmax_ad(z, beta, mask, axes), beta) if with_beta else None
     if not isinstance(dz, SymbolicZero):
         if with_beta:  # as for softargmax: the exact σ serves both tangents
-            e, r = _up(_softargmax_ad(z, beta, mask, axes), beta), 1.0
+            e, r = p, 1.0
         else:
             e, r = _dz_weights(z, beta, mask, axes, lambda: _softargmax_ad(z, beta, mask, axes))
         dz = _up(dz, beta)
         out = (dz - jnp.sum(e * dz, axis=axes, keepdims=True) * r) * _finite_beta(beta)
     if with_beta:
-        p = _up(_softargmax_ad(z, beta, mask, axes), beta)
         # ∂ log σ / ∂β = z − ⟨σ, z⟩, finite wherever z is (also where σ underflows to 0); an
         # infinite entry has a constant log-probability (±inf or log of its share), slope 0.
         c, _ = _centred(z, beta, mask, axes, p)
