@@ -226,6 +226,15 @@ def _log_tau(dtype, k):
     return lo + float(np.log(max(k, 1))) - eps + 1.0
 
 
+def _slack(beta, shift):
+    """How much larger than eps the relative error of a sum may be, as a log: max(1, β|u + v|/2).
+
+    The product is formed as u + v + log(S)/β; rounding u + v alone errs by up to eps·|u + v|/2,
+    so a relative error of S up to eps·β|u + v|/2 adds no more than that.
+    """
+    return jnp.log(jnp.maximum(1.0, 0.5 * jnp.abs(beta * shift)))
+
+
 def _chunk(k):
     return max(1, (1 << 18) // max(k, 1))
 
@@ -240,19 +249,36 @@ def _safe_shifts(a, b, beta):
     return u, v
 
 
+_POS_BLOCK = 64
+
+
 def _true_positions(mask):
     """A function s, q -> the flat positions of the s·q-th to (s·q + q − 1)-th true entries of
     ``mask`` (``mask.size`` past the last one), and the number of true entries.
 
-    A binary search in the running count, chunk by chunk: ``jnp.nonzero`` with a static size
-    scatters every entry, which costs milliseconds at 512 × 512 on CPU even when few are true.
+    Two levels: a running count over blocks of 64 entries, searched for the block of each wanted
+    entry, then running counts inside the q blocks found. A running count of every entry (or
+    ``jnp.nonzero`` with a static size) costs milliseconds at 512 × 512 on CPU even when few are
+    true; this costs a running count of size/64 and a (q, 64) × (64, 64) product.
     """
-    cs = jnp.cumsum(mask.reshape(-1), dtype=jnp.int32)
+    flat = mask.reshape(-1)
+    size = flat.size
+    nb = max(1, -(-size // _POS_BLOCK))
+    blocks = jnp.pad(flat, (0, nb * _POS_BLOCK - size)).reshape(nb, _POS_BLOCK)
+    ends = jnp.cumsum(jnp.sum(blocks, axis=1, dtype=jnp.int32))  # true entries up to each block
+    upper = jnp.asarray(np.triu(np.ones((_POS_BLOCK, _POS_BLOCK), np.float32)))
 
     def positions(s, q):
-        return jnp.searchsorted(cs, s * q + jnp.arange(1, q + 1, dtype=jnp.int32), side="left")
+        t = s * q + jnp.arange(1, q + 1, dtype=jnp.int32)  # ranks of the wanted entries, from 1
+        blk = jnp.minimum(jnp.searchsorted(ends, t, side="left"), nb - 1)
+        before = jnp.where(blk > 0, ends[jnp.maximum(blk - 1, 0)], 0)
+        # Running counts inside the q blocks, (q, 64), by a product with a triangle of ones: exact
+        # in float32 (counts ≤ 64), and cheaper on CPU than a cumulative sum.
+        run = jnp.matmul(blocks[blk].astype(jnp.float32), upper, precision=lax.Precision.HIGHEST)
+        inside = jnp.sum(run < (t - before)[:, None], axis=1, dtype=jnp.int32)
+        return jnp.where(t <= ends[-1], blk * _POS_BLOCK + inside, size)
 
-    return positions, cs[-1]
+    return positions, ends[-1]
 
 
 def _unravel(idx, shape):
@@ -281,10 +307,74 @@ def _exact_entries(a, b, beta, c, mask):
     return flat.reshape(c.shape)
 
 
-def _tail_offset(dtype, k):
-    """The exponent offset p of the tail factors: a sum of k terms ≤ e^{2p} stays below overflow."""
-    hi = float(np.log(jnp.finfo(dtype).max))
-    return max(0.0, 0.5 * (hi - float(np.log(max(k, 1)))) - 0.5)
+def _tail_offset(dtype):
+    """The exponent offset p of the tail factors, e^{2p} = max float / e: a tail term is ≤ e^{2p},
+    and a sum that overflows all the same (three or more terms at the top) is inf, never trusted."""
+    return 0.5 * (float(np.log(jnp.finfo(dtype).max)) - 1.0)
+
+
+_TOP_BLOCK = 8
+
+
+def _take_largest(c, ci, r, axis, left=None):
+    """The r largest entries of the matrix ``c`` along ``axis``, in descending order, and their
+    labels in ``ci``; only entries where ``left`` is true are candidates (all by default).
+
+    r rounds of a maximum, the first position holding it and its removal: each round is a few fused
+    reductions. Returns values and labels of shape (r, other axis).
+    """
+    size = c.shape[axis]
+    iota = lax.broadcasted_iota(jnp.int32, c.shape, axis)
+    if left is None:  # not yet taken (kept apart from c: a taken entry may equal a -inf one left)
+        left = jnp.ones(c.shape, bool)
+    vals, labels = [], []
+    for _ in range(r):
+        mx = jnp.max(jnp.where(left, c, -_INF), axis=axis, keepdims=True)
+        pos = jnp.min(jnp.where(left & (c == mx), iota, size), axis=axis, keepdims=True)
+        pos = jnp.minimum(pos, size - 1)  # a NaN matches nothing; such a row is never trusted
+        vals.append(jnp.squeeze(mx, axis))
+        labels.append(jnp.squeeze(jnp.take_along_axis(ci, pos, axis=axis), axis))
+        left = left & (iota != pos)
+    return jnp.stack(vals), jnp.stack(labels)
+
+
+def _top_along(x, r, axis):
+    """The r largest entries of each row (``axis=1``) or column (``axis=0``) of a matrix, in
+    descending order, and their indices: arrays of shape (r, m) or (r, n). Requires r ≤ size.
+
+    The entries are grouped in blocks of 8; the r blocks with the largest maxima hold the r largest
+    entries (a block left out has a maximum no larger than r chosen blocks, each holding an entry at
+    least as large), so the selection runs on those 8r candidates. On CPU this costs about half of
+    ``lax.top_k`` (a partial sort per row), and needs no transpose of the matrix for the columns.
+    """
+    k = x.shape[axis]
+    bs = _TOP_BLOCK
+    nb = -(-k // bs)
+    pad = [(0, 0), (0, 0)]
+    pad[axis] = (0, nb * bs - k)
+    xp = jnp.pad(x, pad, constant_values=-_INF)
+    # The blocks are chosen along the matrix's own layout; the candidates are then gathered into
+    # (slice, candidate) layout, materialised, so that every later round runs along the last axis.
+    # (A transpose fused into rounds of reductions is redone, strided, in every round.)
+    if axis == 1:
+        blocks = xp.reshape(x.shape[0], nb, bs)  # (m, nb, bs)
+        bmax = jnp.max(blocks, axis=2)
+    else:
+        blocks = xp.reshape(nb, bs, x.shape[1])  # (nb, bs, n)
+        bmax = jnp.max(blocks, axis=1)
+    bmax = lax.optimization_barrier(bmax)
+    block_ids = lax.broadcasted_iota(jnp.int32, bmax.shape, axis)
+    _, blk = _take_largest(bmax, block_ids, min(r, nb), axis)
+    blk = blk.T  # (slices, r)
+    if axis == 1:
+        cand = jnp.take_along_axis(blocks, blk[:, :, None], axis=1)
+    else:
+        cand = blocks[blk, :, jnp.arange(x.shape[1])[:, None]]  # (n, r, bs)
+    cand = lax.optimization_barrier(cand.reshape(cand.shape[0], -1))
+    within = jnp.arange(bs, dtype=jnp.int32)[None, None, :]
+    label = (blk[:, :, None] * bs + within).reshape(cand.shape)
+    # The r chosen blocks hold at least r entries, so the padding is never needed.
+    return _take_largest(cand, label, r, 1, left=label < k)
 
 
 # Head sizes r of the successive head/tail passes (the second runs only if the first leaves many
@@ -301,18 +391,20 @@ def _head_tail2(a, b, beta, r):
     of B), at most 2(r − 1) terms per entry, summed exactly in the log domain. u_i + v_j is then
     close to the dominant term, where the row and column maxima of the first pass can be far above
     it. Lost tail terms (a factor or product below the smallest normal) weigh at most k·tiny·e^{−p}
-    on the scale e^{β(u + v)}, so the sum is trusted when its log is ≥ log τ − p.
+    on the scale e^{β(u + v)}, so the sum is trusted when its log is ≥ log τ − p (less the slack of
+    :func:`_slack`).
+
+    The heads are selected by :func:`_top_along`, and summed in two passes of r − 1 gathers: their
+    largest term per entry, then the exponentials below it.
     """
     m, k = a.shape
     r = min(r, k)
     log_tau = _log_tau(a.dtype, k)
-    p = _tail_offset(a.dtype, k)
-    va, ia = lax.top_k(a, r)  # (m, r), descending
-    vb, ib = lax.top_k(b.T, r)  # (n, r)
-    # The r-th and first largest by reductions: a column slice of the top_k output fused into the
-    # exponentials below compiles to a slow loop on CPU.
-    u, v = jnp.min(va, axis=1), jnp.min(vb, axis=1)
-    ua, vb0 = jnp.max(va, axis=1), jnp.max(vb, axis=1)
+    p = _tail_offset(a.dtype)
+    ra0, iat = _top_along(a, r, 1)  # (r, m), descending
+    rb0, ibt = _top_along(b, r, 0)  # (r, n)
+    u, v = ra0[r - 1], rb0[r - 1]
+    ua, vb0 = ra0[0], rb0[0]
     # u = +inf or NaN: the head could hold more than r − 1 entries; leave those rows to the repair.
     row_ok, col_ok = u < _INF, v < _INF
     u = jnp.where(jnp.isfinite(u), u, jnp.where(jnp.isfinite(ua), ua, 0.0))
@@ -327,9 +419,8 @@ def _head_tail2(a, b, beta, r):
     fb = jnp.where(xb > 0, 0.0, jnp.exp(xb + p))
     log_tail = jnp.log(jnp.matmul(fa, fb, precision=hi)) - 2.0 * p
     xat = xa.T
-    ra = beta * (va - u[:, None]).T  # (r, m): the head exponents of the rows of A, descending
-    rb = beta * (vb - v[:, None]).T  # (r, n)
-    iat, ibt = ia.T, ib.T
+    ra = beta * (ra0 - u[None, :])  # (r, m): the head exponents of the rows of A, descending
+    rb = beta * (rb0 - v[None, :])  # (r, n)
 
     def row_head(s):  # (m, n): k = the s-th largest of row i, any B_kj
         x = ra[s]
@@ -339,29 +430,30 @@ def _head_tail2(a, b, beta, r):
         y, g = rb[s], xat[ibt[s]]
         return jnp.where((y > 0)[:, None] & ~(g > 0), y[:, None] + g, -_INF)
 
-    # One pass of running log-sums (M, S), total e^M·S: with t = e^{−|e − M|}, one of the two
-    # rescalings is by 1, so each term costs one exponential. M starts at the lowest finite value
-    # rather than −inf, so that e − M is never NaN.
+    # Two passes over the heads, each step one fused gather: the largest term M of every entry, then
+    # Σ e^{x − M}. (A single pass of running pairs (M, S) splits into several kernels per step.)
     low = jnp.finfo(a.dtype).min
-
-    def push(acc, e):
-        mx, sm = acc
-        t = jnp.exp(-jnp.abs(e - mx))
-        up = e > mx
-        return jnp.where(up, e, mx), jnp.where(up, sm * t + 1.0, sm + t)
-
-    def body(s, acc):
-        return push(acc[0], row_head(s)), push(acc[1], col_head(s))
-
     lt = jnp.maximum(log_tail, low)
-    init = ((lt, jnp.ones_like(lt)), (jnp.full(lt.shape[::-1], low, a.dtype), jnp.ones_like(lt.T)))
-    (mr, sr), (mc, sc) = lax.fori_loop(0, r - 1, body, init)
-    mc, sc = mc.T, sc.T
-    mx = jnp.maximum(mr, mc)
-    log_s = mx + jnp.log(sr * jnp.exp(mr - mx) + sc * jnp.exp(mc - mx))
+    mr = lax.fori_loop(0, r - 1, lambda s, mx: jnp.maximum(mx, row_head(s)), lt)
+    lowt = jnp.full(lt.shape[::-1], low, lt.dtype)
+    mc = lax.fori_loop(0, r - 1, lambda s, mx: jnp.maximum(mx, col_head(s)), lowt)
+    mx = jnp.maximum(mr, mc.T)
+    mxt = mx.T
+    sr = lax.fori_loop(0, r - 1, lambda s, t: t + jnp.exp(row_head(s) - mx), jnp.exp(lt - mx))
+    sc = lax.fori_loop(0, r - 1, lambda s, t: t + jnp.exp(col_head(s) - mxt), jnp.zeros_like(mxt))
+    log_s = mx + jnp.log(sr + sc.T)
     c = u[:, None] + v[None, :] + log_s / beta
-    ok = (log_s >= log_tau - p) & (log_s < _INF) & row_ok[:, None] & col_ok[None, :]
+    trusted = log_s >= log_tau - p - _slack(beta, u[:, None] + v[None, :])
+    ok = trusted & (log_s < _INF) & row_ok[:, None] & col_ok[None, :]
     return c, ok
+
+
+def _over_batch(fn, a, b, beta):
+    """``fn(a, b, beta)`` of 2-D operands over the batch of 3-D ones. A batch of one is called
+    directly: vmapped, gathers and sorts of one matrix compile to slower batched forms on CPU."""
+    if a.shape[0] == 1:
+        return jax.tree.map(lambda x: x[None], fn(a[0], b[0], beta))
+    return jax.vmap(fn, (0, 0, None))(a, b, beta)
 
 
 def _first_pass_fails(a, b, beta, u, v, log_tau):
@@ -377,8 +469,9 @@ def _first_pass_fails(a, b, beta, u, v, log_tau):
     bi, i, j = _unravel(idx, (nb, m, n))
     x = a[bi, i] + jnp.swapaxes(b, 1, 2)[bi, j]  # (q, K)
     top = jnp.where(beta < 0, jnp.min(x, axis=-1), jnp.max(x, axis=-1))
-    log_s = beta * (top - u[bi, i, 0] - v[bi, 0, j])
-    return jnp.sum(~(log_s >= log_tau)) > q // 8
+    shift = u[bi, i, 0] + v[bi, 0, j]
+    log_s = beta * (top - shift)
+    return jnp.sum(~(log_s >= log_tau - _slack(beta, shift))) > q // 8
 
 
 def _log_matmul_finite(a, b, beta):
@@ -400,7 +493,8 @@ def _log_matmul_finite(a, b, beta):
     def first():
         s0 = jnp.matmul(jnp.exp(beta * (a - u)), jnp.exp(beta * (b - v)), precision=hi)
         log_s0 = jnp.log(s0)
-        return u + v + log_s0 / beta, ~((log_s0 >= log_tau) & (log_s0 < _INF))
+        trusted = log_s0 >= log_tau - _slack(beta, u + v)
+        return u + v + log_s0 / beta, ~(trusted & (log_s0 < _INF))
 
     def skip():
         return jnp.full(shape, jnp.nan, a.dtype), jnp.ones(shape, bool)
@@ -412,7 +506,7 @@ def _log_matmul_finite(a, b, beta):
     for r, least in zip(_HEADS, (0, size // 64), strict=True):
 
         def head_tail(c, bad, r=r):
-            ch, ok = jax.vmap(_head_tail2, (0, 0, None, None))(sign * a, sign * b, sign * beta, r)
+            ch, ok = _over_batch(partial(_head_tail2, r=r), sign * a, sign * b, sign * beta)
             ok = bad & ok
             return jnp.where(ok, sign * ch, c), bad & ~ok
 
