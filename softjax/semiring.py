@@ -490,31 +490,30 @@ def _log_matmul_finite(a, b, beta):
     u, v = _safe_shifts(a, b, beta)
     hi = lax.Precision.HIGHEST
 
+    sign = jnp.where(beta < 0, -1.0, 1.0).astype(a.dtype)
+    size = math.prod(shape)
+
+    def head_tail(r):  # the product by a head/tail pass and where it is damaged
+        ch, ok = _over_batch(partial(_head_tail2, r=r), sign * a, sign * b, sign * beta)
+        return sign * ch, ~ok
+
+    def merge(c, bad, r):  # a head/tail pass for the damaged entries
+        ch, bad_h = head_tail(r)
+        return jnp.where(bad & ~bad_h, ch, c), bad & bad_h
+
     def first():
         s0 = jnp.matmul(jnp.exp(beta * (a - u)), jnp.exp(beta * (b - v)), precision=hi)
         log_s0 = jnp.log(s0)
         trusted = log_s0 >= log_tau - _slack(beta, u + v)
-        return u + v + log_s0 / beta, ~(trusted & (log_s0 < _INF))
+        c, bad = u + v + log_s0 / beta, ~(trusted & (log_s0 < _INF))
+        return lax.cond(jnp.any(bad), partial(merge, r=_HEADS[0]), lambda c, bad: (c, bad), c, bad)
 
-    def skip():
-        return jnp.full(shape, jnp.nan, a.dtype), jnp.ones(shape, bool)
-
-    c, bad = lax.cond(_first_pass_fails(a, b, beta, u, v, log_tau), skip, first)
-
-    sign = jnp.where(beta < 0, -1.0, 1.0).astype(a.dtype)
-    size = bad.size
-    for r, least in zip(_HEADS, (0, size // 64), strict=True):
-
-        def head_tail(c, bad, r=r):
-            ch, ok = _over_batch(partial(_head_tail2, r=r), sign * a, sign * b, sign * beta)
-            ok = bad & ok
-            return jnp.where(ok, sign * ch, c), bad & ~ok
-
-        c, bad = lax.cond(
-            jnp.sum(bad, dtype=jnp.int32) > least, head_tail, lambda c, bad: (c, bad), c, bad
-        )
-        if r >= k:
-            break
+    # Straight to the head/tail pass when a sample says that the first pass would fail widely.
+    fails = _first_pass_fails(a, b, beta, u, v, log_tau)
+    c, bad = lax.cond(fails, lambda: head_tail(_HEADS[0]), first)
+    for r in _HEADS[1:] if _HEADS[0] < k else ():  # a head of all k terms leaves nothing
+        busy = jnp.sum(bad, dtype=jnp.int32) > size // 64
+        c, bad = lax.cond(busy, partial(merge, r=r), lambda c, bad: (c, bad), c, bad)
 
     def many(c, bad):
         # Entries with no finite term are exactly the zero; the rest densely.
