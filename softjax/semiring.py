@@ -252,33 +252,35 @@ def _safe_shifts(a, b, beta):
 _POS_BLOCK = 64
 
 
-def _true_positions(mask):
-    """A function s, q -> the flat positions of the s·q-th to (s·q + q − 1)-th true entries of
-    ``mask`` (``mask.size`` past the last one), and the number of true entries.
-
-    Two levels: a running count over blocks of 64 entries, searched for the block of each wanted
-    entry, then running counts inside the q blocks found. A running count of every entry (or
-    ``jnp.nonzero`` with a static size) costs milliseconds at 512 × 512 on CPU even when few are
-    true; this costs a running count of size/64 and a (q, 64) × (64, 64) product.
-    """
+def _true_index(mask):
+    """Counts of the true entries of ``mask`` by blocks of 64 (flat order): the blocks (nb, 64) and
+    the running count up to each block (nb,), whose last entry is the number of true entries."""
     flat = mask.reshape(-1)
-    size = flat.size
-    nb = max(1, -(-size // _POS_BLOCK))
-    blocks = jnp.pad(flat, (0, nb * _POS_BLOCK - size)).reshape(nb, _POS_BLOCK)
-    ends = jnp.cumsum(jnp.sum(blocks, axis=1, dtype=jnp.int32))  # true entries up to each block
+    nb = max(1, -(-flat.size // _POS_BLOCK))
+    blocks = jnp.pad(flat, (0, nb * _POS_BLOCK - flat.size)).reshape(nb, _POS_BLOCK)
+    return blocks, jnp.cumsum(jnp.sum(blocks, axis=1, dtype=jnp.int32))
+
+
+def _true_positions(index, size, s, q):
+    """The flat positions of the s·q-th to (s·q + q − 1)-th true entries of a mask of ``size``
+    entries (``size`` past the last one), from its :func:`_true_index`.
+
+    Two levels: the running count over blocks, searched for the block of each wanted entry, then
+    running counts inside the q blocks found. A running count of every entry (or ``jnp.nonzero``
+    with a static size) costs milliseconds at 512 × 512 on CPU even when few are true; this costs a
+    running count of size/64 and a (q, 64) × (64, 64) product.
+    """
+    blocks, ends = index
+    nb = blocks.shape[0]
     upper = jnp.asarray(np.triu(np.ones((_POS_BLOCK, _POS_BLOCK), np.float32)))
-
-    def positions(s, q):
-        t = s * q + jnp.arange(1, q + 1, dtype=jnp.int32)  # ranks of the wanted entries, from 1
-        blk = jnp.minimum(jnp.searchsorted(ends, t, side="left"), nb - 1)
-        before = jnp.where(blk > 0, ends[jnp.maximum(blk - 1, 0)], 0)
-        # Running counts inside the q blocks, (q, 64), by a product with a triangle of ones: exact
-        # in float32 (counts ≤ 64), and cheaper on CPU than a cumulative sum.
-        run = jnp.matmul(blocks[blk].astype(jnp.float32), upper, precision=lax.Precision.HIGHEST)
-        inside = jnp.sum(run < (t - before)[:, None], axis=1, dtype=jnp.int32)
-        return jnp.where(t <= ends[-1], blk * _POS_BLOCK + inside, size)
-
-    return positions, ends[-1]
+    t = s * q + jnp.arange(1, q + 1, dtype=jnp.int32)  # ranks of the wanted entries, from 1
+    blk = jnp.minimum(jnp.searchsorted(ends, t, side="left"), nb - 1)
+    before = jnp.where(blk > 0, ends[jnp.maximum(blk - 1, 0)], 0)
+    # Running counts inside the q blocks, (q, 64), by a product with a triangle of ones: exact in
+    # float32 (counts ≤ 64), and cheaper on CPU than a cumulative sum.
+    run = jnp.matmul(blocks[blk].astype(jnp.float32), upper, precision=lax.Precision.HIGHEST)
+    inside = jnp.sum(run < (t - before)[:, None], axis=1, dtype=jnp.int32)
+    return jnp.where(t <= ends[-1], blk * _POS_BLOCK + inside, size)
 
 
 def _unravel(idx, shape):
@@ -288,16 +290,17 @@ def _unravel(idx, shape):
     return bi, i, j
 
 
-def _exact_entries(a, b, beta, c, mask):
-    """Recomputes the entries of ``c`` under ``mask`` exactly, a chunk of rows at a time."""
+def _exact_entries(a, b, beta, c, index):
+    """Recomputes exactly the entries of ``c`` that a mask marks, given as its :func:`_true_index`,
+    a chunk of entries at a time."""
     k = a.shape[-1]
     q = _chunk(k)
     bt = jnp.swapaxes(b, 1, 2)
-    positions, count = _true_positions(mask)
+    count = index[1][-1]
     flat = c.reshape(-1)
 
     def body(s, flat):
-        sel = positions(s, q)
+        sel = _true_positions(index, flat.size, s, q)
         bi, i, j = _unravel(jnp.minimum(sel, flat.size - 1), c.shape)
         x = a[bi, i] + bt[bi, j]  # (q, K)
         val = smooth_max(x, beta=beta, axis=-1)
@@ -511,30 +514,36 @@ def _log_matmul_finite(a, b, beta):
     # Straight to the head/tail pass when a sample says that the first pass would fail widely.
     fails = _first_pass_fails(a, b, beta, u, v, log_tau)
     c, bad = lax.cond(fails, lambda: head_tail(_HEADS[0]), first)
+    index = _true_index(bad)
     for r in _HEADS[1:] if _HEADS[0] < k else ():  # a head of all k terms leaves nothing
-        busy = jnp.sum(bad, dtype=jnp.int32) > size // 64
-        c, bad = lax.cond(busy, partial(merge, r=r), lambda c, bad: (c, bad), c, bad)
 
-    def many(c, bad):
+        def deeper(c, bad, index, r=r):
+            c, bad = merge(c, bad, r)
+            return c, bad, _true_index(bad)
+
+        c, bad, index = lax.cond(index[1][-1] > size // 64, deeper, lambda *x: x, c, bad, index)
+
+    def many(c, bad, index):
         # Entries with no finite term are exactly the zero; the rest densely.
         zero = jnp.where(beta < 0, _INF, -_INF)
         live = jnp.matmul((a != zero).astype(a.dtype), (b != zero).astype(b.dtype), precision=hi)
         dead = live == 0
         c = jnp.where(dead, zero, c)
         bad = bad & ~dead
-        count = jnp.sum(bad, dtype=jnp.int32)
+        index = _true_index(bad)
         return lax.cond(
-            count > size // 4,
+            index[1][-1] > size // 4,
             lambda: jnp.where(bad, jax.vmap(_dense_exact2, (0, 0, None))(a, b, beta), c),
-            lambda: _exact_entries(a, b, beta, c, bad),
+            lambda: _exact_entries(a, b, beta, c, index),
         )
 
-    count = jnp.sum(bad, dtype=jnp.int32)
+    count = index[1][-1]
     return lax.switch(
         jnp.minimum(count, 1) + (count > size // 4),
-        [lambda c, bad: c, partial(_exact_entries, a, b, beta), many],
+        [lambda c, bad, index: c, lambda c, bad, index: _exact_entries(a, b, beta, c, index), many],
         c,
         bad,
+        index,
     )
 
 
@@ -561,7 +570,8 @@ def _exact_vjp_entries(a, b, beta, g, mask):
     n = b.shape[-1]
     q = _chunk(k)
     bt = jnp.swapaxes(b, 1, 2)
-    positions, count = _true_positions(mask)
+    index = _true_index(mask)
+    count = index[1][-1]
     gflat = g.reshape(-1)
 
     def f(x, beta):
@@ -569,7 +579,7 @@ def _exact_vjp_entries(a, b, beta, g, mask):
 
     def body(s, carry):
         da, dbt, dbeta = carry
-        sel = positions(s, q)
+        sel = _true_positions(index, gflat.size, s, q)
         valid = sel < gflat.size
         bi, i, j = _unravel(jnp.minimum(sel, gflat.size - 1), g.shape)
         x = jnp.where(valid[:, None], a[bi, i] + bt[bi, j], 0.0)
