@@ -962,7 +962,10 @@ class LogSemiring(_Semiring):
         those sums underflow, :math:`u` and :math:`v` become the r-th largest entries of each row
         and column: the r − 1 larger ones (the head) are summed exactly in the log domain and the
         rest (the tail) on BLAS. Entries whose sum still underflows are detected and recomputed
-        exactly, one at a time when few. Negative β runs on the min side by the exact symmetry
+        exactly, one at a time when few. A sum is trusted when the terms it may have lost weigh at
+        most :math:`\epsilon \max(1, \beta |u_i + v_j| / 2)` of it: the error they cause in
+        :math:`C_{ij}` is then no larger than :math:`\epsilon/\beta` or the rounding of
+        :math:`u_i + v_j` itself. Negative β runs on the min side by the exact symmetry
         :math:`C(A, B, \beta) = -C(-A, -B, -\beta)`; β = ±∞ computes the tropical product with the
         same code as :class:`MaxPlus`. The gradient in ``a``, ``b`` and β uses
         :math:`O(mn + mk + kn)` memory.
