@@ -385,6 +385,30 @@ def _top_along(x, r, axis):
 _HEADS = (8, 24)
 
 
+def _heads(a, b, beta, r):
+    """The shifts and heads of a head/tail pass for β > 0 (2-D), r ≤ k.
+
+    Returns u (m,) and v (n,), the r-th largest entry of each row of A and column of B (made
+    finite); the scaled exponents xa = β(A − u) and xb = β(B − v), a term being in a head iff its
+    exponent is > 0 (the same test everywhere); the head exponents ra (r, m) and rb (r, n) of the
+    r largest entries, descending, with their indices; and whether each row and column has at most
+    r − 1 entries above its shift (u = +inf or NaN could hide more: those go to the exact repair).
+    """
+    ra0, iat = _top_along(a, r, 1)  # (r, m), descending
+    rb0, ibt = _top_along(b, r, 0)  # (r, n)
+    u, v = ra0[r - 1], rb0[r - 1]
+    ua, vb0 = ra0[0], rb0[0]
+    row_ok, col_ok = u < _INF, v < _INF
+    u = jnp.where(jnp.isfinite(u), u, jnp.where(jnp.isfinite(ua), ua, 0.0))
+    v = jnp.where(jnp.isfinite(v), v, jnp.where(jnp.isfinite(vb0), vb0, 0.0))
+    u, v = lax.stop_gradient(u), lax.stop_gradient(v)
+    xa = beta * (a - u[:, None])
+    xb = beta * (b - v[None, :])
+    ra = beta * (ra0 - u[None, :])
+    rb = beta * (rb0 - v[None, :])
+    return u, v, xa, xb, ra, iat, rb, ibt, row_ok, col_ok
+
+
 def _head_tail2(a, b, beta, r):
     """One head/tail pass for β > 0 (2-D): the product, and where it is trusted.
 
@@ -400,30 +424,17 @@ def _head_tail2(a, b, beta, r):
     The heads are selected by :func:`_top_along`, and summed in two passes of r − 1 gathers: their
     largest term per entry, then the exponentials below it.
     """
-    m, k = a.shape
+    k = a.shape[1]
     r = min(r, k)
     log_tau = _log_tau(a.dtype, k)
     p = _tail_offset(a.dtype)
-    ra0, iat = _top_along(a, r, 1)  # (r, m), descending
-    rb0, ibt = _top_along(b, r, 0)  # (r, n)
-    u, v = ra0[r - 1], rb0[r - 1]
-    ua, vb0 = ra0[0], rb0[0]
-    # u = +inf or NaN: the head could hold more than r − 1 entries; leave those rows to the repair.
-    row_ok, col_ok = u < _INF, v < _INF
-    u = jnp.where(jnp.isfinite(u), u, jnp.where(jnp.isfinite(ua), ua, 0.0))
-    v = jnp.where(jnp.isfinite(v), v, jnp.where(jnp.isfinite(vb0), vb0, 0.0))
-    u, v = lax.stop_gradient(u), lax.stop_gradient(v)
+    u, v, xa, xb, ra, iat, rb, ibt, row_ok, col_ok = _heads(a, b, beta, r)
     hi = lax.Precision.HIGHEST
-    # The scaled exponents once; a term is in a head iff its scaled exponent is > 0, the same test
-    # for the tail masks and the heads. `where(x > 0, 0, …)` keeps a NaN in the product.
-    xa = beta * (a - u[:, None])
-    xb = beta * (b - v[None, :])
+    # `where(x > 0, 0, …)` keeps a NaN in the product.
     fa = jnp.where(xa > 0, 0.0, jnp.exp(xa + p))
     fb = jnp.where(xb > 0, 0.0, jnp.exp(xb + p))
     log_tail = jnp.log(jnp.matmul(fa, fb, precision=hi)) - 2.0 * p
     xat = xa.T
-    ra = beta * (ra0 - u[None, :])  # (r, m): the head exponents of the rows of A, descending
-    rb = beta * (rb0 - v[None, :])  # (r, n)
 
     def row_head(s):  # (m, n): k = the s-th largest of row i, any B_kj
         x = ra[s]
@@ -451,12 +462,12 @@ def _head_tail2(a, b, beta, r):
     return c, ok
 
 
-def _over_batch(fn, a, b, beta):
-    """``fn(a, b, beta)`` of 2-D operands over the batch of 3-D ones. A batch of one is called
+def _over_batch(fn, beta, *arrays):
+    """``fn(*arrays2d, beta)`` over the batch of 3-D arrays (scalar β). A batch of one is called
     directly: vmapped, gathers and sorts of one matrix compile to slower batched forms on CPU."""
-    if a.shape[0] == 1:
-        return jax.tree.map(lambda x: x[None], fn(a[0], b[0], beta))
-    return jax.vmap(fn, (0, 0, None))(a, b, beta)
+    if arrays[0].shape[0] == 1:
+        return jax.tree.map(lambda x: x[None], fn(*(x[0] for x in arrays), beta))
+    return jax.vmap(fn, (0,) * len(arrays) + (None,))(*arrays, beta)
 
 
 def _first_pass_fails(a, b, beta, u, v, log_tau):
@@ -497,7 +508,7 @@ def _log_matmul_finite(a, b, beta):
     size = math.prod(shape)
 
     def head_tail(r):  # the product by a head/tail pass and where it is damaged
-        ch, ok = _over_batch(partial(_head_tail2, r=r), sign * a, sign * b, sign * beta)
+        ch, ok = _over_batch(partial(_head_tail2, r=r), sign * beta, sign * a, sign * b)
         return sign * ch, ~ok
 
     def merge(c, bad, r):  # a head/tail pass for the damaged entries
@@ -601,35 +612,152 @@ def _exact_vjp_entries(a, b, beta, g, mask):
     return da.reshape(nb, m, k), jnp.swapaxes(dbt.reshape(nb, n, k), 1, 2), dbeta
 
 
+def _vjp_windows(dtype, k, size):
+    """The ranges [lo, hi) of L = β(C − u − v) served by each tail product of the head/tail VJP,
+    with the exponent offsets (κ, γ) of the scaled cotangent and of the factors.
+
+    A tail weight e^{xa + xb − L} matters if it is ≥ e^{−E}, E = log(k/ε). Per pass, G = g e^{−L−κ}
+    and factors e^{x + γ} must hold every weight that matters (γ ≥ E − T − lo, T = −log tiny), the
+    product of G with a factor (κ ≥ log(size) − lo + γ − F + 1, F = log max) and the smallest G
+    that matters (κ ≤ T − hi − E) must not overflow or underflow, nor the relevant products
+    (κ ≤ γ + T − 2E). Entries with L ≥ E have negligible tail weights; those below the last lo
+    are left to the exact repair.
+    """
+    fi = np.finfo(dtype)
+    big, tiny = float(np.log(fi.max)), -float(np.log(fi.tiny))
+    e = -float(np.log(fi.eps)) + float(np.log(max(k, 1)))
+    ln = float(np.log(max(size, 1)))
+    span = 2.0 * tiny + big - 2.0 * e - ln - 1.0  # hi ≤ span + 2 lo
+    floor = ln - big + 1.0 - tiny + 2.0 * e + 0.5  # lo ≥ floor
+    windows, hi = [], e
+    while hi > floor and len(windows) < 3:
+        lo = max(floor, 0.5 * (hi - span))
+        gamma = min(e - tiny - lo, big - 1.0)
+        kappa = ln - lo + gamma - big + 1.0
+        windows.append((lo, hi, kappa, gamma))
+        hi = lo
+    return windows
+
+
+def _head_tail_vjp2(a, b, c, g, beta, r):
+    """The VJP of the product for β > 0 (2-D) by the head/tail split of the forward pass, for the
+    entries where ``g`` is not zero: (dA, dB, where it is trusted).
+
+    The weights are W_ikj = e^{xa_ik + xb_kj − L_ij} with L = β(C − u − v). Tail–tail terms go to
+    BLAS, a pair of products per range of L (:func:`_vjp_windows`); the heads of each row and column
+    are gathered, weighted and scattered back, r − 1 steps each. Entries whose L is below the last
+    range, not finite, or in a row or column whose head may hold more than r − 1 entries, are not
+    trusted.
+    """
+    m, k = a.shape
+    n = b.shape[1]
+    r = min(r, k)
+    hi_prec = lax.Precision.HIGHEST
+    u, v, xa, xb, ra, iat, rb, ibt, row_ok, col_ok = _heads(a, b, beta, r)
+    windows = _vjp_windows(a.dtype, k, max(m, n))
+    big_l = beta * (c - u[:, None] - v[None, :])
+    ok = jnp.isfinite(big_l) & (big_l >= windows[-1][0]) & row_ok[:, None] & col_ok[None, :]
+    gmax = jnp.max(jnp.where(ok, jnp.abs(g), 0.0))
+    gmax = jnp.where(gmax > 0, gmax, 1.0)
+    gn = jnp.where(ok, g / gmax, 0.0)
+    el = jnp.where(ok, big_l, 0.0)
+    tail_a, tail_b = ~(xa > 0), ~(xb > 0)
+    da = jnp.zeros_like(a)
+    db = jnp.zeros_like(b)
+    for lo, hi, kappa, gamma in windows:
+        sel = ok & (el >= lo) & (el < hi)
+        gw = jnp.where(sel, gn * jnp.exp(-el - kappa), 0.0)
+        fa = jnp.where(tail_a, jnp.exp(xa + gamma), 0.0)
+        fb = jnp.where(tail_b, jnp.exp(xb + gamma), 0.0)
+        # Materialised: fused into the products, the exponentials would be redone per tile.
+        gw, fa, fb = lax.optimization_barrier((gw, fa, fb))
+        ha = jnp.matmul(gw, fb.T, precision=hi_prec)  # (m, k)
+        hb = jnp.matmul(fa.T, gw, precision=hi_prec)  # (k, n)
+        # e^{x + κ − γ}·H in the log domain: neither factor alone need be representable.
+        da = da + jnp.where(
+            tail_a, jnp.sign(ha) * jnp.exp(xa + (kappa - gamma) + jnp.log(jnp.abs(ha))), 0.0
+        )
+        db = db + jnp.where(
+            tail_b, jnp.sign(hb) * jnp.exp(xb + (kappa - gamma) + jnp.log(jnp.abs(hb))), 0.0
+        )
+    rows, cols = jnp.arange(m), jnp.arange(n)
+
+    def row_step(s, acc):  # k = the s-th largest of row i, any B_kj
+        da, db = acc
+        x = ra[s]
+        w = jnp.where((x > 0)[:, None] & ok, gn * jnp.exp(x[:, None] + xb[iat[s]] - el), 0.0)
+        return da.at[rows, iat[s]].add(jnp.sum(w, axis=1)), db.at[iat[s]].add(w)
+
+    def col_step(s, acc):  # k = the s-th largest of column j, outside the head of row i
+        dat, db = acc
+        y, h = rb[s], xa[:, ibt[s]]  # columns of xa gathered in place: no transposed copies
+        w = jnp.where((y > 0)[None, :] & ~(h > 0) & ok, gn * jnp.exp(y[None, :] + h - el), 0.0)
+        # Rows of the transposed gradient: a scatter along the columns of dA is slow on CPU.
+        return dat.at[ibt[s]].add(w.T), db.at[ibt[s], cols].add(jnp.sum(w, axis=0))
+
+    da, db = lax.fori_loop(0, r - 1, row_step, (da, db))
+    dat, db = lax.fori_loop(0, r - 1, col_step, (jnp.zeros((k, m), a.dtype), db))
+    return gmax * (da + dat.T), gmax * db, ok
+
+
 def _log_vjp_finite(a, b, beta, c, g):
-    """VJP for finite β ≠ 0: BLAS for the entries the forward pass trusted, exact for the rest."""
+    """VJP for finite β ≠ 0: BLAS for the entries the forward pass trusted, exact for the rest.
+
+    Like the forward pass: by the row and column extremes when a sample says that they serve, else
+    (and for what they leave, when much) by the head/tail split, and exactly for the rest.
+    """
     k = a.shape[-1]
+    size = g.size
     log_tau = _log_tau(a.dtype, k)
     u, v = _safe_shifts(a, b, beta)
     hi = lax.Precision.HIGHEST
-    ea = jnp.exp(beta * (a - u))
-    eb = jnp.exp(beta * (b - v))
-    log_s = beta * (c - u - v)
-    ok = (log_s >= log_tau) & (log_s < _INF)
     dead = c == jnp.where(beta < 0, _INF, -_INF)
-    gmax = jnp.max(jnp.where(ok, jnp.abs(g), 0.0))
-    gmax = jnp.where(gmax > 0, gmax, 1.0)
-    gs = jnp.where(ok, (g / gmax) * jnp.exp(-jnp.where(ok, log_s, 0.0)), 0.0)
-    da = gmax * ea * jnp.matmul(gs, jnp.swapaxes(eb, 1, 2), precision=hi)
-    db = gmax * eb * jnp.matmul(jnp.swapaxes(ea, 1, 2), gs, precision=hi)
-    dbeta = _dbeta(a, b, beta, da, db, jnp.where(ok, g, 0.0), jnp.where(ok, c, 0.0))
+    sign = jnp.where(beta < 0, -1.0, 1.0).astype(a.dtype)
+    zeros = (jnp.zeros_like(a), jnp.zeros_like(b), jnp.zeros((), a.dtype))
+
+    def first():
+        ea = jnp.exp(beta * (a - u))
+        eb = jnp.exp(beta * (b - v))
+        log_s = beta * (c - u - v)
+        ok = (log_s >= log_tau) & (log_s < _INF)
+        gmax = jnp.max(jnp.where(ok, jnp.abs(g), 0.0))
+        gmax = jnp.where(gmax > 0, gmax, 1.0)
+        gs = jnp.where(ok, (g / gmax) * jnp.exp(-jnp.where(ok, log_s, 0.0)), 0.0)
+        da = gmax * ea * jnp.matmul(gs, jnp.swapaxes(eb, 1, 2), precision=hi)
+        db = gmax * eb * jnp.matmul(jnp.swapaxes(ea, 1, 2), gs, precision=hi)
+        dbeta = _dbeta(a, b, beta, da, db, jnp.where(ok, g, 0.0), jnp.where(ok, c, 0.0))
+        return (da, db, dbeta), ~(ok | dead)
+
+    def heads(grads, rest, r):  # the head/tail VJP of the entries in rest
+        gr = jnp.where(rest, g, 0.0)
+        fn = partial(_head_tail_vjp2, r=r)
+        da, db, ok = _over_batch(fn, sign * beta, sign * a, sign * b, sign * c, gr)
+        ok = ok & rest
+        dbeta = _dbeta(a, b, beta, da, db, jnp.where(ok, g, 0.0), jnp.where(ok, c, 0.0))
+        return jax.tree.map(jnp.add, grads, (da, db, dbeta)), rest & ~ok
+
+    def deeper(grads, rest, r):  # a head/tail VJP when many entries are left
+        busy = jnp.sum(rest, dtype=jnp.int32) > size // 64
+        return lax.cond(busy, partial(heads, r=r), lambda *x: x, grads, rest)
+
+    fails = _first_pass_fails(a, b, beta, u, v, log_tau)
+    grads, rest = lax.cond(
+        fails, lambda: heads(zeros, ~dead, _HEADS[0]), lambda: deeper(*first(), _HEADS[0])
+    )
+    for r in _HEADS[1:] if _HEADS[0] < k else ():  # a head of all k terms leaves nothing
+        grads, rest = deeper(grads, rest, r)
+    da, db, dbeta = grads
     # Entries with no finite term: uniform weights and ∂C/∂β = −log(K)/β², like smooth_max.
     gd = jnp.where(dead, g, 0.0)
     da = da + jnp.sum(gd, axis=2, keepdims=True) / k
     db = db + jnp.sum(gd, axis=1, keepdims=True) / k
     dbeta = dbeta - jnp.sum(gd) * np.log(k) / beta**2
-    rest = ~(ok | dead)
     count = jnp.sum(rest, dtype=jnp.int32)
     dense = jax.vmap(_dense_vjp2, (0, 0, None, 0, 0, 0), (0, 0, 0))
     ra, rb, rbeta = lax.switch(
         jnp.minimum(count, 1) + (count > rest.size // 4),
         [
-            lambda: (jnp.zeros_like(a), jnp.zeros_like(b), jnp.zeros((), a.dtype)),
+            lambda: zeros,
             lambda: _exact_vjp_entries(a, b, beta, g, rest),
             lambda: _sum_batch_beta(dense(a, b, beta, c, g, rest & jnp.isfinite(c))),
         ],

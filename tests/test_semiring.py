@@ -397,6 +397,50 @@ def test_gradients_with_few_damaged_entries():
             chex.assert_trees_all_close(got, want, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("beta", [1500.0, -1500.0])
+def test_gradients_at_large_beta_by_the_head_tail_split(beta):
+    # β·spread beyond float64's exponent range: the head/tail VJP, with the semiring zero, a dead
+    # row and batch broadcasting.
+    zero = -INF if beta > 0 else INF
+    with jax.enable_x64(True):
+        a = with_zeros(normal((2, 40, 64), 33, np.float64), zero, 6)
+        b = normal((1, 64, 30), 34, np.float64)
+        w = normal((2, 40, 30), 35, np.float64)
+
+        def loss(f):
+            return lambda a, b, beta: jnp.sum(w * f(a, b, beta))
+
+        got = jax.grad(loss(lambda a, b, beta: LogSemiring(beta).matmul(a, b)), (0, 1, 2))(
+            a, b, beta
+        )
+        want = jax.grad(loss(broadcast_matmul), (0, 1, 2))(a, b, beta)
+        chex.assert_trees_all_close(got[:2], want[:2], rtol=1e-9, atol=1e-9)
+        chex.assert_trees_all_close(got[2], want[2], rtol=1e-6)
+
+
+@pytest.mark.parametrize("beta", [100.0, -100.0])
+def test_gradients_float32_at_beta_100(beta):
+    # Most entries underflow the first pass: the head/tail VJP in float32, against float64
+    # weights from the float32 product (the weights' own rounding, β·ε·|C|, is the floor).
+    a, b, w = normal((150, 170), 36), normal((170, 140), 37), normal((150, 140), 38)
+    da, db = jax.jit(jax.grad(lambda a, b: jnp.sum(w * LogSemiring(beta).matmul(a, b)), (0, 1)))(
+        a, b
+    )
+    c = np.asarray(LogSemiring(beta).matmul(a, b), np.float64)
+    x = np.asarray(a, np.float64)[:, :, None] + np.asarray(b, np.float64)[None]
+    weights = np.exp(beta * (x - c[:, None, :]))
+    wg = weights * np.asarray(w, np.float64)[:, None, :]
+    scale = weights * np.abs(np.asarray(w, np.float64))[:, None, :]
+    eps = np.finfo(np.float32).eps
+    rel = 4 * abs(beta) * eps * np.max(np.abs(c))  # per weight; plus ε of weight dropped per entry
+    absw = np.abs(np.asarray(w, np.float64))
+    for got, want, bound, dropped in (
+        (da, wg.sum(2), scale.sum(2), eps * absw.sum(1, keepdims=True)),
+        (db, wg.sum(0), scale.sum(0), eps * absw.sum(0, keepdims=True)),
+    ):
+        np.testing.assert_array_less(np.abs(np.asarray(got) - want), rel * bound + dropped)
+
+
 @pytest.mark.parametrize("beta", [0.7, -40.0])
 def test_check_grads(beta):
     with jax.enable_x64(True):
