@@ -661,24 +661,22 @@ def _head_tail_vjp2(a, b, c, g, beta, r):
     gmax = jnp.where(gmax > 0, gmax, 1.0)
     gn = jnp.where(ok, g / gmax, 0.0)
     el = jnp.where(ok, big_l, 0.0)
-    tail_a, tail_b = ~(xa > 0), ~(xb > 0)
     da = jnp.zeros_like(a)
     db = jnp.zeros_like(b)
     for lo, hi, kappa, gamma in windows:
         sel = ok & (el >= lo) & (el < hi)
-        gw = jnp.where(sel, gn * jnp.exp(-el - kappa), 0.0)
-        fa = jnp.where(tail_a, jnp.exp(xa + gamma), 0.0)
-        fb = jnp.where(tail_b, jnp.exp(xb + gamma), 0.0)
-        # Materialised: fused into the products, the exponentials would be redone per tile.
-        gw, fa, fb = lax.optimization_barrier((gw, fa, fb))
+        # Materialised one at a time: fused into a product, an exponential is redone per tile.
+        gw = lax.optimization_barrier(jnp.where(sel, gn * jnp.exp(-el - kappa), 0.0))
+        fb = lax.optimization_barrier(jnp.where(xb > 0, 0.0, jnp.exp(xb + gamma)))
         ha = jnp.matmul(gw, fb.T, precision=hi_prec)  # (m, k)
-        hb = jnp.matmul(fa.T, gw, precision=hi_prec)  # (k, n)
         # e^{x + κ − γ}·H in the log domain: neither factor alone need be representable.
         da = da + jnp.where(
-            tail_a, jnp.sign(ha) * jnp.exp(xa + (kappa - gamma) + jnp.log(jnp.abs(ha))), 0.0
+            xa > 0, 0.0, jnp.sign(ha) * jnp.exp(xa + (kappa - gamma) + jnp.log(jnp.abs(ha)))
         )
+        fa = lax.optimization_barrier(jnp.where(xa > 0, 0.0, jnp.exp(xa + gamma)))
+        hb = jnp.matmul(fa.T, gw, precision=hi_prec)  # (k, n)
         db = db + jnp.where(
-            tail_b, jnp.sign(hb) * jnp.exp(xb + (kappa - gamma) + jnp.log(jnp.abs(hb))), 0.0
+            xb > 0, 0.0, jnp.sign(hb) * jnp.exp(xb + (kappa - gamma) + jnp.log(jnp.abs(hb)))
         )
     rows, cols = jnp.arange(m), jnp.arange(n)
 
@@ -696,8 +694,8 @@ def _head_tail_vjp2(a, b, c, g, beta, r):
         return dat.at[ibt[s]].add(w.T), db.at[ibt[s], cols].add(jnp.sum(w, axis=0))
 
     da, db = lax.fori_loop(0, r - 1, row_step, (da, db))
-    dat, db = lax.fori_loop(0, r - 1, col_step, (jnp.zeros((k, m), a.dtype), db))
-    return gmax * (da + dat.T), gmax * db, ok
+    dat, db = lax.fori_loop(0, r - 1, col_step, (da.T, db))
+    return gmax * dat.T, gmax * db, ok
 
 
 def _log_vjp_finite(a, b, beta, c, g):
