@@ -191,24 +191,24 @@ def _dense_vjp2(a, b, beta, c, g, mask):
     cs = jnp.where(mask, c, 0.0)
     gs = jnp.where(mask, g, 0.0)
 
-    def blk_grads(_, blk):
+    def blk_grads(z, blk):
         x, y = blk
         d = beta * (x[:, :, None] + y[None, :, :] - cs[:, None, :])
         w = gs[:, None, :] * jnp.exp(jnp.where(mask[:, None, :], d, -_INF))
-        return None, (jnp.sum(w, axis=2), jnp.sum(w, axis=0))
+        # Σ g W log W, the β-slope times β², term by term (no cancellation against C).
+        z = z + jnp.sum(jnp.where(w == 0, 0.0, w * d))
+        return z, (jnp.sum(w, axis=2), jnp.sum(w, axis=0))
 
     kb = next(d for d in (2, 1) if a.shape[1] % d == 0)
-    _, (da, db) = lax.scan(blk_grads, None, _k_blocks(a, b, kb))
+    z, (da, db) = lax.scan(blk_grads, jnp.zeros((), a.dtype), _k_blocks(a, b, kb))
     da = da.transpose(1, 0, 2).reshape(a.shape)
     db = db.reshape(b.shape)
-    return da, db, _dbeta(a, b, beta, da, db, gs, cs)
+    return da, db, z / beta**2
 
 
-def _dbeta(a, b, beta, da, db, g, c):
-    """Σ_ij g_ij ∂C_ij/∂β = (⟨A, dA⟩ + ⟨B, dB⟩ − ⟨g, C⟩)/β, from ∂C/∂β = (Σ_k W x − C)/β."""
-    dot_a = jnp.sum(jnp.where(da == 0, 0.0, a * da))
-    dot_b = jnp.sum(jnp.where(db == 0, 0.0, b * db))
-    return (dot_a + dot_b - jnp.sum(jnp.where(g == 0, 0.0, g * c))) / beta
+def _inner(x, d):
+    """⟨x, d⟩ with 0 where d is 0 (x may be infinite there)."""
+    return jnp.sum(jnp.where(d == 0, 0.0, x * d))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -641,7 +641,7 @@ def _vjp_windows(dtype, k, size):
 
 def _head_tail_vjp2(a, b, c, g, beta, r):
     """The VJP of the product for β > 0 (2-D) by the head/tail split of the forward pass, for the
-    entries where ``g`` is not zero: (dA, dB, where it is trusted).
+    entries where ``g`` is not zero: (dA, dB, where it is trusted, β² times the β-cotangent).
 
     The weights are W_ikj = e^{xa_ik + xb_kj − L_ij} with L = β(C − u − v). Tail–tail terms go to
     BLAS, a pair of products per range of L (:func:`_vjp_windows`); the heads of each row and column
@@ -680,22 +680,37 @@ def _head_tail_vjp2(a, b, c, g, beta, r):
         )
     rows, cols = jnp.arange(m), jnp.arange(n)
 
+    # β² ∂C/∂β = Σ_k W log W with log W = xa + xb − L. Over the tail, Σ_ij g Σ_k W·(xa + xb) is
+    # ⟨xa, dA⟩ + ⟨xb, dB⟩ and Σ_ij g L Σ_k W comes from the tail sums of the forward pass
+    # (recomputed; Σ_k W as computed, since its rounding away from 1, β times the rounding of C,
+    # would be multiplied by L); over the heads, term by term.
+    p = _tail_offset(a.dtype)
+    fa = jnp.where(xa > 0, 0.0, jnp.exp(xa + p))
+    fb = jnp.where(xb > 0, 0.0, jnp.exp(xb + p))
+    tail = jnp.matmul(fa, fb, precision=hi_prec)
+    mass = jnp.sum(jnp.where(ok, gn * el * jnp.exp(jnp.log(tail) - 2.0 * p - el), 0.0))
+    z = _inner(xa, da) + _inner(xb, db) - mass
+
+    def weights(mask, t):  # g W and Σ g W log W of the terms with exponents t under mask
+        w = jnp.where(mask, gn * jnp.exp(t), 0.0)
+        return w, jnp.sum(jnp.where(w == 0, 0.0, w * t))
+
     def row_step(s, acc):  # k = the s-th largest of row i, any B_kj
-        da, db = acc
+        da, db, z = acc
         x = ra[s]
-        w = jnp.where((x > 0)[:, None] & ok, gn * jnp.exp(x[:, None] + xb[iat[s]] - el), 0.0)
-        return da.at[rows, iat[s]].add(jnp.sum(w, axis=1)), db.at[iat[s]].add(w)
+        w, dz = weights((x > 0)[:, None] & ok, x[:, None] + xb[iat[s]] - el)
+        return da.at[rows, iat[s]].add(jnp.sum(w, axis=1)), db.at[iat[s]].add(w), z + dz
 
     def col_step(s, acc):  # k = the s-th largest of column j, outside the head of row i
-        dat, db = acc
+        dat, db, z = acc
         y, h = rb[s], xa[:, ibt[s]]  # columns of xa gathered in place: no transposed copies
-        w = jnp.where((y > 0)[None, :] & ~(h > 0) & ok, gn * jnp.exp(y[None, :] + h - el), 0.0)
+        w, dz = weights((y > 0)[None, :] & ~(h > 0) & ok, y[None, :] + h - el)
         # Rows of the transposed gradient: a scatter along the columns of dA is slow on CPU.
-        return dat.at[ibt[s]].add(w.T), db.at[ibt[s], cols].add(jnp.sum(w, axis=0))
+        return dat.at[ibt[s]].add(w.T), db.at[ibt[s], cols].add(jnp.sum(w, axis=0)), z + dz
 
-    da, db = lax.fori_loop(0, r - 1, row_step, (da, db))
-    dat, db = lax.fori_loop(0, r - 1, col_step, (da.T, db))
-    return gmax * dat.T, gmax * db, ok
+    da, db, z = lax.fori_loop(0, r - 1, row_step, (da, db, z))
+    dat, db, z = lax.fori_loop(0, r - 1, col_step, (da.T, db, z))
+    return gmax * dat.T, gmax * db, ok, gmax * z
 
 
 def _log_vjp_finite(a, b, beta, c, g):
@@ -721,17 +736,18 @@ def _log_vjp_finite(a, b, beta, c, g):
         gmax = jnp.max(jnp.where(ok, jnp.abs(g), 0.0))
         gmax = jnp.where(gmax > 0, gmax, 1.0)
         gs = jnp.where(ok, (g / gmax) * jnp.exp(-jnp.where(ok, log_s, 0.0)), 0.0)
-        da = gmax * ea * jnp.matmul(gs, jnp.swapaxes(eb, 1, 2), precision=hi)
-        db = gmax * eb * jnp.matmul(jnp.swapaxes(ea, 1, 2), gs, precision=hi)
-        dbeta = _dbeta(a, b, beta, da, db, jnp.where(ok, g, 0.0), jnp.where(ok, c, 0.0))
-        return (da, db, dbeta), ~(ok | dead)
+        da = ea * jnp.matmul(gs, jnp.swapaxes(eb, 1, 2), precision=hi)
+        db = eb * jnp.matmul(jnp.swapaxes(ea, 1, 2), gs, precision=hi)
+        # β² ∂/∂β = Σ g W log W, log W = β(A − u) + β(B − v) − L, with Σ_k W as computed.
+        mass = jnp.sum(gs * jnp.where(ok, log_s, 0.0) * jnp.matmul(ea, eb, precision=hi))
+        z = _inner(beta * (a - u), da) + _inner(beta * (b - v), db) - mass
+        return (gmax * da, gmax * db, gmax * z / beta**2), ~(ok | dead)
 
     def heads(grads, rest, r):  # the head/tail VJP of the entries in rest
         gr = jnp.where(rest, g, 0.0)
         fn = partial(_head_tail_vjp2, r=r)
-        da, db, ok = _over_batch(fn, sign * beta, sign * a, sign * b, sign * c, gr)
-        ok = ok & rest
-        dbeta = _dbeta(a, b, beta, da, db, jnp.where(ok, g, 0.0), jnp.where(ok, c, 0.0))
+        da, db, ok, z = _over_batch(fn, sign * beta, sign * a, sign * b, sign * c, gr)
+        dbeta = jnp.sum(z) / beta**2
         return jax.tree.map(jnp.add, grads, (da, db, dbeta)), rest & ~ok
 
     def deeper(grads, rest, r):  # a head/tail VJP when many entries are left

@@ -441,6 +441,26 @@ def test_gradients_float32_at_beta_100(beta):
         np.testing.assert_array_less(np.abs(np.asarray(got) - want), rel * bound + dropped)
 
 
+@pytest.mark.parametrize("beta", [30.0, 100.0, 300.0, -100.0])
+def test_beta_gradient_float32_at_large_beta(beta):
+    # ∂/∂β is a small difference of large sums at large β: no worse than float32 autodiff of the
+    # broadcast form (JAX's own logsumexp), against float64.
+    a, b, w = normal((128, 160), 39), normal((160, 96), 40), normal((128, 96), 41)
+    x = np.asarray(a, np.float64)[:, :, None] + np.asarray(b, np.float64)[None]
+    top = x.max(1, keepdims=True) if beta > 0 else x.min(1, keepdims=True)
+    e = np.exp(beta * (x - top))
+    p = e / e.sum(1, keepdims=True)
+    c = top[:, 0] + np.log(e.sum(1)) / beta
+    want = np.sum(np.asarray(w, np.float64) * ((p * x).sum(1) - c) / beta)
+    ours = jax.jit(jax.grad(lambda t: jnp.sum(w * LogSemiring(t).matmul(a, b))))(jnp.float32(beta))
+
+    def broadcast(t):
+        return jnp.sum(w * jax.nn.logsumexp(t * (a[:, :, None] + b[None]), axis=1) / t)
+
+    theirs = jax.jit(jax.grad(broadcast))(jnp.float32(beta))
+    assert abs(ours - want) <= max(4 * abs(theirs - want), 2e-4 * abs(want)), (ours, theirs, want)
+
+
 @pytest.mark.parametrize("beta", [0.7, -40.0])
 def test_check_grads(beta):
     with jax.enable_x64(True):
