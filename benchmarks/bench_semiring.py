@@ -94,6 +94,7 @@ def run(quick: bool = False) -> list[dict]:
             }
         )
 
+    grads = {}
     for beta in [1.0, 100.0, float("inf")]:
         b32 = jnp.float32(beta)
 
@@ -101,14 +102,26 @@ def run(quick: bool = False) -> list[dict]:
             return LogSemiring(beta).matmul(a, b).sum()
 
         grad = jax.grad(loss, argnums=(0, 1))
+        grads[beta] = jax.jit(grad)
         mib = _temp_mib(grad, a, b)
-        t_grad = best_time(jax.jit(grad), a, b, repeat=1 if quick else 3)
+        t_grad = best_time(grads[beta], a, b, repeat=1 if quick else 3)
         rows.append(
             {
                 "case": f"grad LogSemiring({beta:g}).matmul: temp MiB",
                 "ratio": mib,
                 "target": "<= 16 (n = 512)",
                 "ms": 1e3 * t_grad,
+            }
+        )
+    # Forward and backward together, against the same at β = 1.
+    tg = paired_times({str(k): f for k, f in grads.items()}, a, b, rounds=max(3, rounds // 2))
+    for beta in [100.0, float("inf")]:
+        rows.append(
+            {
+                "case": f"grad LogSemiring({beta:g}) / grad LogSemiring(1)",
+                "ratio": median_ratio(tg, str(beta), "1.0"),
+                "target": "-",
+                "ms": 1e3 * min(tg[str(beta)]),
             }
         )
     mib = _temp_mib(

@@ -15,7 +15,9 @@ data, a head/tail split (the few largest entries of each row and column summed e
 BLAS shifted by the r-th largest) takes over, and the entries that still underflow are detected and
 recomputed exactly, so the answer is right at every β. Its gradient is a custom VJP
 that keeps only the operands and the result, and recomputes the weights
-:math:`e^{\beta(A_{ik} + B_{kj} - C_{ij})}` by the same trick.
+:math:`e^{\beta(A_{ik} + B_{kj} - C_{ij})}` by the same trick (the head/tail split included);
+the β-derivative is summed as :math:`\sum g\,W \log W / \beta^2`, never as a difference of
+large sums.
 """
 
 from __future__ import annotations
@@ -1110,7 +1112,10 @@ class LogSemiring(_Semiring):
         :math:`u_i + v_j` itself. Negative β runs on the min side by the exact symmetry
         :math:`C(A, B, \beta) = -C(-A, -B, -\beta)`; β = ±∞ computes the tropical product with the
         same code as :class:`MaxPlus`. The gradient in ``a``, ``b`` and β uses
-        :math:`O(mn + mk + kn)` memory.
+        :math:`O(mn + mk + kn)` memory and follows the same passes; its β-component is
+        :math:`\sum_{ijk} \bar C_{ij} W_{ikj} \log W_{ikj} / \beta^2` with
+        :math:`W_{ikj} = e^{\beta(A_{ik} + B_{kj} - C_{ij})}`, summed term by term or with the
+        weights' sums as computed, so that it stays accurate in float32 at large β.
 
         Args:
           a: array of shape ``(..., m, k)`` (or ``(k,)``).
