@@ -125,11 +125,39 @@ def _maxplus_fwd_impl(a, b):
     return jax.vmap(_maxplus2)(a, b)
 
 
-def _tie_vjp2(a, b, c, g):
-    def count(cnt, x, y):
-        return cnt + (_outer_sum(x, y) == c).astype(a.dtype)
+def _tie_seen2(a, b, c):
+    """Per entry of the max-plus product: how many k attain the maximum, and the last that does."""
+    k = a.shape[1]
+    index = jnp.int16 if k < 2**15 else jnp.int32
 
-    cnt = _rank_one_loop(a, b, jnp.zeros_like(c), count)
+    def seen(carry, x, y):
+        cnt, last, q = carry
+        eq = _outer_sum(x, y) == c
+        return cnt + eq.astype(c.dtype), jnp.where(eq, q, last), q + 1
+
+    init = (jnp.zeros_like(c), jnp.zeros(c.shape, index), jnp.zeros((), index))
+    cnt, last, _ = _rank_one_loop(a, b, init, seen)
+    return cnt, last
+
+
+def _tie_unique2(a, b, c, g, cnt, last):
+    """The VJP when no entry but those with no finite term has a tie: a scatter of g to the one k
+    that attains each maximum; an entry with no finite term (-inf) ties all k, g/k each."""
+    m, k = a.shape
+    n = b.shape[1]
+    dead = c == -_INF
+    h = jnp.where((cnt == 1) & ~dead, g, 0.0)
+    gd = jnp.where(dead, g, 0.0)
+    last = last.astype(jnp.int32)
+    da = jnp.zeros_like(a).at[jnp.arange(m)[:, None], last].add(h)
+    db = jnp.zeros_like(b).at[last, jnp.arange(n)[None, :]].add(h)
+    da = da + jnp.sum(gd, axis=1, keepdims=True) / max(k, 1)
+    db = db + jnp.sum(gd, axis=0, keepdims=True) / max(k, 1)
+    return da, db
+
+
+def _tie_split2(a, b, c, g, cnt):
+    """The VJP with g split equally between the cnt k that attain each maximum, blockwise over k."""
     h = jnp.where(cnt > 0, g / jnp.where(cnt > 0, cnt, 1.0), 0.0)
 
     def grads(_, blk):
@@ -142,9 +170,27 @@ def _tie_vjp2(a, b, c, g):
     return da.transpose(1, 0, 2).reshape(a.shape), db.reshape(b.shape)
 
 
+def _batched(fn, *arrays):
+    """``fn`` of 2-D arrays over the batch of 3-D ones; a batch of one is called directly
+    (vmapped, a scatter or a conditional compiles to a slower batched form)."""
+    if arrays[0].shape[0] == 1:
+        return jax.tree.map(lambda x: x[None], fn(*(x[0] for x in arrays)))
+    return jax.vmap(fn)(*arrays)
+
+
 def _tie_weights_vjp(a, b, c, g):
-    """VJP of the max-plus product with ties split equally (the gradient of ``jnp.max``)."""
-    return jax.vmap(_tie_vjp2)(a, b, c, g)
+    """VJP of the max-plus product with ties split equally (the gradient of ``jnp.max``).
+
+    One pass finds, per entry, whether several k attain the maximum; when none does (but where
+    no term is finite), the gradient is a scatter, else the ties are found and split blockwise.
+    """
+    cnt, last = _batched(_tie_seen2, a, b, c)
+    unique = jnp.all((cnt <= 1) | (c == -_INF))
+    return lax.cond(
+        unique,
+        lambda: _batched(_tie_unique2, a, b, c, g, cnt, last),
+        lambda: _batched(_tie_split2, a, b, c, g, cnt),
+    )
 
 
 # Custom VJP: autodiff of the loop would store every rank-one update; this recomputes the ties

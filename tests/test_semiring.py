@@ -486,6 +486,28 @@ def test_maxplus_gradient_splits_ties():
     np.testing.assert_allclose(da, [[1 / 3, 1 / 3, 1 / 3]])
 
 
+@pytest.mark.parametrize("ties", [False, True])
+def test_tropical_gradient_with_dead_entries_matches_jnp_max(ties):
+    # Entries with no finite term tie all k; elsewhere one k attains the maximum (the scatter
+    # path) or, with small integers, several do (the blockwise path).
+    rng = np.random.default_rng(42)
+    a, b = normal((2, 24, 18), 43), normal((2, 18, 16), 44)
+    if ties:
+        a, b = np.round(2 * a), np.round(2 * b)
+    a[0, 3, :] = -INF  # a dead row of C
+    b[1, :, 5] = -INF  # a dead column
+    a[1, 7, 4] = -INF
+    w = rng.standard_normal((2, 24, 16)).astype(np.float32)
+    for S, sign in ((MaxPlus(), 1.0), (MinPlus(), -1.0), (LogSemiring(-INF), -1.0)):
+        got = jax.grad(lambda a, b, S=S: jnp.sum(w * S.matmul(a, b)), (0, 1))(sign * a, sign * b)
+
+        def reference(a, b, sign=sign):
+            return jnp.sum(w * sign * jnp.max(sign * (a[..., :, :, None] + b[..., None, :, :]), -2))
+
+        want = jax.grad(reference, (0, 1))(sign * a, sign * b)
+        chex.assert_trees_all_close(got, want, rtol=1e-6, atol=1e-6)
+
+
 def test_gradient_temp_memory_is_quadratic():
     a = jax.ShapeDtypeStruct((512, 512), jnp.float32)
     beta = jax.ShapeDtypeStruct((), jnp.float32)
