@@ -172,7 +172,7 @@ def _tie_split2(a, b, c, g, cnt):
 
 def _batched(fn, *arrays):
     """``fn`` of 2-D arrays over the batch of 3-D ones; a batch of one is called directly
-    (vmapped, a scatter or a conditional compiles to a slower batched form)."""
+    (vmapped, gathers, scatters and conditionals compile to slower batched forms on CPU)."""
     if arrays[0].shape[0] == 1:
         return jax.tree.map(lambda x: x[None], fn(*(x[0] for x in arrays)))
     return jax.vmap(fn)(*arrays)
@@ -433,6 +433,15 @@ def _top_along(x, r, axis):
 _HEADS = (8, 24)
 
 
+def _log_tail(xa, xb):
+    """log Σ_k e^{xa_ik + xb_kj} over the tail (both exponents ≤ 0), on BLAS with factors scaled by
+    e^p. `where(x > 0, 0, …)` keeps a NaN in the product."""
+    p = _tail_offset(xa.dtype)
+    fa = jnp.where(xa > 0, 0.0, jnp.exp(xa + p))
+    fb = jnp.where(xb > 0, 0.0, jnp.exp(xb + p))
+    return jnp.log(jnp.matmul(fa, fb, precision=lax.Precision.HIGHEST)) - 2.0 * p
+
+
 def _heads(a, b, beta, r):
     """The shifts and heads of a head/tail pass for β > 0 (2-D), r ≤ k.
 
@@ -477,11 +486,7 @@ def _head_tail2(a, b, beta, r):
     log_tau = _log_tau(a.dtype, k)
     p = _tail_offset(a.dtype)
     u, v, xa, xb, ra, iat, rb, ibt, row_ok, col_ok = _heads(a, b, beta, r)
-    hi = lax.Precision.HIGHEST
-    # `where(x > 0, 0, …)` keeps a NaN in the product.
-    fa = jnp.where(xa > 0, 0.0, jnp.exp(xa + p))
-    fb = jnp.where(xb > 0, 0.0, jnp.exp(xb + p))
-    log_tail = jnp.log(jnp.matmul(fa, fb, precision=hi)) - 2.0 * p
+    log_tail = _log_tail(xa, xb)
     xat = xa.T
 
     def row_head(s):  # (m, n): k = the s-th largest of row i, any B_kj
@@ -508,14 +513,6 @@ def _head_tail2(a, b, beta, r):
     trusted = log_s >= log_tau - p - _slack(beta, u[:, None] + v[None, :])
     ok = trusted & (log_s < _INF) & row_ok[:, None] & col_ok[None, :]
     return c, ok
-
-
-def _over_batch(fn, beta, *arrays):
-    """``fn(*arrays2d, beta)`` over the batch of 3-D arrays (scalar β). A batch of one is called
-    directly: vmapped, gathers and sorts of one matrix compile to slower batched forms on CPU."""
-    if arrays[0].shape[0] == 1:
-        return jax.tree.map(lambda x: x[None], fn(*(x[0] for x in arrays), beta))
-    return jax.vmap(fn, (0,) * len(arrays) + (None,))(*arrays, beta)
 
 
 def _first_pass_fails(a, b, beta, u, v, log_tau):
@@ -556,7 +553,7 @@ def _log_matmul_finite(a, b, beta):
     size = math.prod(shape)
 
     def head_tail(r):  # the product by a head/tail pass and where it is damaged
-        ch, ok = _over_batch(partial(_head_tail2, r=r), sign * beta, sign * a, sign * b)
+        ch, ok = _batched(lambda a, b: _head_tail2(a, b, sign * beta, r), sign * a, sign * b)
         return sign * ch, ~ok
 
     def merge(c, bad, r):  # a head/tail pass for the damaged entries
@@ -732,11 +729,7 @@ def _head_tail_vjp2(a, b, c, g, beta, r):
     # ⟨xa, dA⟩ + ⟨xb, dB⟩ and Σ_ij g L Σ_k W comes from the tail sums of the forward pass
     # (recomputed; Σ_k W as computed, since its rounding away from 1, β times the rounding of C,
     # would be multiplied by L); over the heads, term by term.
-    p = _tail_offset(a.dtype)
-    fa = jnp.where(xa > 0, 0.0, jnp.exp(xa + p))
-    fb = jnp.where(xb > 0, 0.0, jnp.exp(xb + p))
-    tail = jnp.matmul(fa, fb, precision=hi_prec)
-    mass = jnp.sum(jnp.where(ok, gn * el * jnp.exp(jnp.log(tail) - 2.0 * p - el), 0.0))
+    mass = jnp.sum(jnp.where(ok, gn * el * jnp.exp(_log_tail(xa, xb) - el), 0.0))
     z = _inner(xa, da) + _inner(xb, db) - mass
 
     def weights(mask, t):  # g W and Σ g W log W of the terms with exponents t under mask
@@ -793,8 +786,8 @@ def _log_vjp_finite(a, b, beta, c, g):
 
     def heads(grads, rest, r):  # the head/tail VJP of the entries in rest
         gr = jnp.where(rest, g, 0.0)
-        fn = partial(_head_tail_vjp2, r=r)
-        da, db, ok, z = _over_batch(fn, sign * beta, sign * a, sign * b, sign * c, gr)
+        fn = partial(_head_tail_vjp2, beta=sign * beta, r=r)
+        da, db, ok, z = _batched(fn, sign * a, sign * b, sign * c, gr)
         dbeta = jnp.sum(z) / beta**2
         return jax.tree.map(jnp.add, grads, (da, db, dbeta)), rest & ~ok
 
