@@ -25,7 +25,7 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
-from softjax._numerics import real_array
+from softjax._core import real_array
 from softjax.semiring import LogSemiring, MinPlus
 
 __all__ = ["dtw", "linear_chain", "shortest_paths", "soft_dtw_divergence"]

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from softjax._numerics import Axis, as_beta, as_mask, as_real, nan_max, normalize_axis, squeeze
+from softjax._core import Axis, as_beta, as_mask, as_real, nan_max, normalize_axis, squeeze
 from softjax.smooth import logsumexp
 
 __all__ = ["beta_for_tolerance", "is_singular", "margin"]

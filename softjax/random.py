@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from softjax._numerics import Axis, as_beta, as_mask, as_real, nan_max, normalize_axis
+from softjax._core import Axis, as_beta, as_mask, as_real, nan_max, normalize_axis
 from softjax.smooth import log_softargmax, softargmax
 
 __all__ = ["gumbel_softargmax", "sample_onehot", "straight_through"]

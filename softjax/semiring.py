@@ -33,7 +33,7 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
-from softjax._numerics import nan_max, nan_min, normalize_axis, real_array, squeeze
+from softjax._core import nan_max, nan_min, normalize_axis, real_array, squeeze
 from softjax.smooth import smooth_max
 
 __all__ = ["LogSemiring", "MaxPlus", "MinPlus", "Real", "dequantize"]

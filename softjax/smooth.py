@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
-from softjax._numerics import (
+from softjax._core import (
     Axis,
     as_float,
     as_mask,

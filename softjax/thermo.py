@@ -30,7 +30,7 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
-from softjax._numerics import Axis, finish, nan_max, nan_min, prepare
+from softjax._core import Axis, finish, nan_max, nan_min, prepare
 from softjax.smooth import log_softargmax, smooth_min, softargmax
 
 __all__ = [

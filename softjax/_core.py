@@ -1,4 +1,4 @@
-"""Private helpers shared by the public modules: argument checks, dtypes and the shape of β."""
+"""The private core the public modules share: argument checks, the compute dtype, β per slice."""
 
 from __future__ import annotations
 
