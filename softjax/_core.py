@@ -1,7 +1,14 @@
-"""The private core the public modules share: argument checks, the compute dtype, β per slice."""
+"""The private core the public modules share: argument checks, the compute dtype, β per slice,
+and the kernel's shared arithmetic (the extreme, the exact exponents, counts).
+
+Public functions validate their arguments once, here, and then call private functions that trust
+their inputs. Shapes may be symbolic (``jax.export`` shape polymorphism): nothing here compares a
+dimension with a number except for equality, which is decided symbolically.
+"""
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Sequence
 
@@ -12,6 +19,8 @@ from jax import lax
 from jax.typing import ArrayLike
 
 Axis = int | Sequence[int] | None
+
+_INF = float("inf")
 
 
 def normalize_axis(axis: Axis, ndim: int, name: str = "axis") -> tuple[int, ...]:
@@ -44,36 +53,31 @@ def normalize_axis(axis: Axis, ndim: int, name: str = "axis") -> tuple[int, ...]
     return tuple(sorted(out))
 
 
-def as_float(x: ArrayLike, name: str) -> tuple[jax.Array, jnp.dtype]:
-    """Converts ``x`` to its computation dtype and returns it with the dtype of the result.
+def compute_dtype(dtype) -> jnp.dtype:
+    """The one dtype rule: what an input of ``dtype`` is computed in.
 
-    Integers and booleans promote to the default float dtype; 16-bit floats compute in float32 and
-    return their own dtype; complex input is rejected.
+    Floating inputs compute in their own precision, except 16-bit ones, which accumulate in
+    float32 (and are returned in their own dtype); integers and booleans promote to the default
+    float dtype, as JAX's ``jnp.exp`` does.
     """
-    x = jnp.asarray(x)
-    if jnp.issubdtype(x.dtype, jnp.complexfloating):
-        raise TypeError(f"{name} must be real, got dtype {x.dtype}")
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.result_type(float))
-    out_dtype = x.dtype
-    if jnp.finfo(x.dtype).bits < 32:
-        x = x.astype(jnp.float32)
-    return x, out_dtype
+    dtype = jnp.dtype(dtype)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        dtype = jnp.dtype(jnp.result_type(float))
+    return jnp.dtype(jnp.float32) if jnp.finfo(dtype).bits < 32 else dtype
 
 
 def as_real(x: ArrayLike, name: str) -> tuple[jax.Array, jnp.dtype]:
     """``x`` as a floating array in its own precision, and the dtype to compute in.
 
     Integers and booleans promote to the default float dtype; 16-bit floats are kept (so that the
-    conversion fuses into the first pass over them) and compute in float32.
+    conversion fuses into the first pass over them) and compute in float32; complex input raises.
     """
     x = jnp.asarray(x)
     if jnp.issubdtype(x.dtype, jnp.complexfloating):
         raise TypeError(f"{name} must be real, got dtype {x.dtype}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
-    compute = jnp.float32 if jnp.finfo(x.dtype).bits < 32 else x.dtype
-    return x, jnp.dtype(compute)
+    return x, compute_dtype(x.dtype)
 
 
 def real_array(x: ArrayLike, name: str) -> jax.Array:
@@ -84,6 +88,18 @@ def real_array(x: ArrayLike, name: str) -> jax.Array:
 def reduced_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
     """``shape`` with the reduced ``axes`` kept as size 1 (numpy's ``keepdims=True`` shape)."""
     return tuple(1 if i in axes else d for i, d in enumerate(shape))
+
+
+def _broadcasts_to(shape: tuple, target: tuple) -> bool:
+    """Whether ``shape`` broadcasts to exactly ``target`` (symbolic dimensions compare equal only
+    to themselves)."""
+    if len(shape) > len(target):
+        return False
+    tail = target[len(target) - len(shape) :]
+    return all(
+        (isinstance(d, int) and d == 1) or d is t or d == t
+        for d, t in zip(shape, tail, strict=True)
+    )
 
 
 def as_beta(
@@ -105,17 +121,12 @@ def as_beta(
         raise ValueError(
             f"{name} of shape {beta.shape} has more dimensions than the input of shape {shape}"
         )
-    padded = (1,) * (len(shape) - beta.ndim) + beta.shape
-    try:
-        ok = np.broadcast_shapes(padded, target) == target
-    except ValueError:
-        ok = False
-    if not ok:
+    if not _broadcasts_to(beta.shape, target):
         raise ValueError(
             f"{name} of shape {beta.shape} does not broadcast to {target}, the input shape "
             f"{shape} with the reduced axes {axes} kept"
         )
-    return beta.reshape(padded)
+    return beta.reshape((1,) * (len(shape) - beta.ndim) + beta.shape)
 
 
 def as_mask(
@@ -127,21 +138,9 @@ def as_mask(
     where = jnp.asarray(where)
     if where.dtype != jnp.bool_:
         raise TypeError(f"{name} must be a boolean array, got dtype {where.dtype}")
-    if where.ndim > len(shape):
+    if not _broadcasts_to(where.shape, tuple(shape)):
         raise ValueError(f"{name} of shape {where.shape} does not broadcast to {shape}")
-    padded = (1,) * (len(shape) - where.ndim) + where.shape
-    try:
-        np.broadcast_shapes(padded, shape)
-    except ValueError:
-        raise ValueError(f"{name} of shape {where.shape} does not broadcast to {shape}") from None
-    if np.broadcast_shapes(padded, shape) != tuple(shape):
-        raise ValueError(f"{name} of shape {where.shape} does not broadcast to {shape}")
-    return jnp.broadcast_to(where.reshape(padded), shape)
-
-
-def sum_keep(x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
-    """Sum over ``axes`` keeping them as size 1."""
-    return jnp.sum(x, axis=axes, keepdims=True)
+    return jnp.broadcast_to(where, shape)
 
 
 def nan_max(x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
@@ -149,7 +148,7 @@ def nan_max(x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
 
     XLA's CPU reductions may skip NaN on large arrays, so the propagation is made explicit.
     """
-    top = jnp.max(x, axis=axes, keepdims=True, initial=-float("inf"))
+    top = jnp.max(x, axis=axes, keepdims=True, initial=-_INF)
     return jnp.where(jnp.any(jnp.isnan(x), axis=axes, keepdims=True), jnp.nan, top)
 
 
@@ -180,3 +179,79 @@ def prepare(x: ArrayLike, beta: ArrayLike, axis: Axis, where: ArrayLike | None, 
 def finish(x: jax.Array, axes: tuple[int, ...], keepdims: bool, dtype) -> jax.Array:
     """A reduction's result: the reduced axes dropped unless ``keepdims``, cast to ``dtype``."""
     return (x if keepdims else squeeze(x, axes)).astype(dtype)
+
+
+# ----------------------------------------------------------------------------------------------
+# The kernel's shared arithmetic. Shapes: z (...), beta broadcastable to z with the reduced axes
+# kept, mask like z or None; every reduction keeps its axes.
+
+
+def extreme(z: jax.Array, beta: jax.Array, mask: jax.Array | None, axes) -> jax.Array:
+    """M: the maximum of the live entries where β ≥ 0, their minimum where β < 0 (no gradient).
+
+    The maximum of an all-masked slice is −inf (+inf for the minimum). XLA's CPU reductions may
+    skip a NaN: callers propagate it through ``z − M`` instead.
+    """
+    z = z.astype(beta.dtype)
+    hi = z if mask is None else jnp.where(mask, z, -_INF)
+    lo = z if mask is None else jnp.where(mask, z, _INF)
+    hi = jnp.max(hi, axis=axes, keepdims=True, initial=-_INF)
+    lo = jnp.min(lo, axis=axes, keepdims=True, initial=_INF)
+    return lax.stop_gradient(jnp.where(beta < 0, lo, hi))
+
+
+def logits(z: jax.Array, beta: jax.Array, mask: jax.Array | None, axes):
+    """(y, M): the exponents y = β(z − M) ≤ 0 of the kernel, with the limits spelled out.
+
+    Entries equal to M get exactly 0, so ties, +inf entries and all-(−inf) slices split the mass
+    equally even at |β| = ∞; every live entry gets 0 at β = 0 (uniform); masked entries get −inf.
+    A NaN entry gets NaN (also at β = 0), which poisons its slice's sum.
+    """
+    z = z.astype(beta.dtype)
+    m = extreme(z, beta, mask, axes)
+    y = jnp.where(((z == m) | (beta == 0)) & ~jnp.isnan(z), 0.0, beta * (z - m))
+    if mask is not None:
+        y = jnp.where(mask, y, -_INF)
+    return y, m
+
+
+def count(z: jax.Array, mask: jax.Array | None, axes) -> jax.Array:
+    """The number of live entries per slice (kept axes), in the dtype of ``z``."""
+    if mask is None:
+        return jnp.asarray(math.prod(z.shape[a] for a in axes), z.dtype)
+    return jnp.sum(mask, axis=axes, keepdims=True).astype(z.dtype)
+
+
+def masked_mean(z: jax.Array, mask: jax.Array | None, axes) -> jax.Array:
+    """The mean of the live entries per slice (NaN for a slice without any)."""
+    live = z if mask is None else jnp.where(mask, z, 0.0)
+    return jnp.sum(live, axis=axes, keepdims=True) / count(z, mask, axes)
+
+
+def minus(z: jax.Array, m: jax.Array) -> jax.Array:
+    """z − m, with 0 where z = m = ±inf; differentiable in z wherever m is finite."""
+    return jnp.where(jnp.isfinite(m), z - m, jnp.where(z == m, 0.0, z - m))
+
+
+def weighted(p: jax.Array, x: jax.Array, axes) -> jax.Array:
+    """⟨p, x⟩ per slice with 0·x := 0 where p = 0 (x may be infinite there)."""
+    live = p > 0
+    return jnp.sum(jnp.where(live, p * jnp.where(live, x, 0.0), 0.0), axis=axes, keepdims=True)
+
+
+def centred(z: jax.Array, beta: jax.Array, mask: jax.Array | None, axes, p: jax.Array):
+    """z − ⟨p, z⟩, computed as d − ⟨p, d⟩ with d = z − M, finite wherever z is; and p > 0."""
+    z = z.astype(beta.dtype)
+    d = minus(z, extreme(z, beta, mask, axes))
+    return d - weighted(p, d, axes), p > 0
+
+
+def finite_beta(beta: jax.Array) -> jax.Array:
+    """β where finite, 0 at ±inf: the slope of σ in z vanishes in the one-hot limit."""
+    return jnp.where(jnp.isinf(beta), 0.0, beta)
+
+
+def static_size(shape, axes) -> int | None:
+    """The number of entries per slice when the reduced axes are static, else None (symbolic)."""
+    dims = [shape[a] for a in axes]
+    return math.prod(dims) if all(isinstance(d, int) for d in dims) else None

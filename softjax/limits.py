@@ -23,8 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from softjax._core import Axis, as_beta, as_mask, as_real, nan_max, normalize_axis, squeeze
-from softjax.smooth import logsumexp
+from softjax._core import Axis, as_beta, as_mask, as_real, count, nan_max, normalize_axis, squeeze
+from softjax.smooth import _lse
 
 __all__ = ["beta_for_tolerance", "is_singular", "margin"]
 
@@ -41,15 +41,11 @@ def _prepare(z, axis, where):
     return z, live, axes, dtype
 
 
-def _count(x, axes):
-    return jnp.sum(x, axis=axes, keepdims=True)
-
-
 def _top(z, live, axes):
     """(top, k, n): the largest live entry, how many live entries equal it, how many are live."""
     top = nan_max(jnp.where(live, z, -_INF), axes)
-    k = _count(live & (z == top), axes)
-    n = _count(live, axes)
+    k = count(z, live & (z == top), axes)
+    n = count(z, live, axes)
     return top, k, n
 
 
@@ -213,7 +209,7 @@ def beta_for_tolerance(
     gap = top - jnp.where(live, z, top)  # 0 on masked entries
     losers = live & (z != top)
     finite = losers & jnp.isfinite(gap)
-    m = _count(finite, axes).astype(z.dtype)  # losers that still count for β > 0
+    m = count(z, finite, axes)  # losers that still count for β > 0
     kf, nf = k.astype(z.dtype), n.astype(z.dtype)
     gmin = jnp.min(jnp.where(finite, gap, _INF), axis=axes, keepdims=True, initial=_INF)
     gmax = jnp.max(jnp.where(finite, gap, 0.0), axis=axes, keepdims=True, initial=0.0)
@@ -230,7 +226,7 @@ def beta_for_tolerance(
 
     def excess(log_beta):
         beta = jnp.exp(log_beta)
-        log_r = logsumexp(-beta * h, axis=axes, keepdims=True, where=finite) - beta * g0
+        log_r = _lse(-beta * h, jnp.ones((), z.dtype), finite, axes) - beta * g0
         return log_r - log_t
 
     log_l = jnp.log(jnp.where(search, jnp.log(m) - log_t, 1.0))

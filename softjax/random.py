@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from softjax._core import Axis, as_beta, as_mask, as_real, nan_max, normalize_axis
-from softjax.smooth import log_softargmax, softargmax
+from softjax.smooth import _log_softargmax, _softargmax
 
 __all__ = ["gumbel_softargmax", "sample_onehot", "straight_through"]
 
@@ -40,7 +40,7 @@ def _perturbed(key, z, beta, axis, where):
     # log σ_β(z) = β(z − M) − log S is never above 0 and is exact at β = 0, ±∞ and on masked
     # entries (−∞), so adding the noise needs no case analysis on β: the shift by the maximum
     # comes before the product with β, and a huge β sends the non-maximal entries to −∞.
-    logp = log_softargmax(z, beta=beta, axis=axes, where=mask)
+    logp = _log_softargmax(z, beta, mask, axes)
     g = jax.random.gumbel(key, z.shape, compute)
     return logp + g, mask, axes, dtype
 
@@ -254,7 +254,7 @@ def gumbel_softargmax(
     u, mask, axes, dtype = _perturbed(key, z, 1.0, axis, where)
     beta = as_beta(beta, u.shape, axes, u.dtype)
     one = jax.lax.stop_gradient(_onehot_argmax(u, mask, axes))
-    soft = softargmax(u, beta=beta, axis=axes, where=mask)
+    soft = _softargmax(u, beta, mask, axes)
     # At β = +∞ the relaxation is the sample itself (also on exact ties of u).
     soft = jnp.where(beta == _INF, one, soft)
     out = straight_through(one, soft) if hard else soft

@@ -15,22 +15,31 @@ Gradients are closed forms (``jax.custom_jvp``) that stay finite on ties, infini
 
 from __future__ import annotations
 
-import math
 from functools import partial
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
 from softjax._core import (
     Axis,
-    as_float,
     as_mask,
+    as_real,
+    centred,
+    compute_dtype,
+    count,
     finish,
+    finite_beta,
+    logits,
+    masked_mean,
+    minus,
     normalize_axis,
     prepare,
+    weighted,
 )
+from softjax._engines import on_cpu, softmax_cpu
 
 __all__ = [
     "argmax_onehot",
@@ -48,359 +57,123 @@ _INF = float("inf")
 
 
 # ----------------------------------------------------------------------------------------------
-# Private kernel. Shapes: z (...), beta broadcastable to z with the reduced axes kept, mask like z
-# or None; every reduction keeps its axes.
+# The definitions. Shapes: z (...), beta broadcastable to z with the reduced axes kept, mask like
+# z or None; every reduction keeps its axes. z may be 16-bit; β carries the dtype to compute in.
 #
-# Every function computes exp(y) with y = β·(z − M) ≤ 0, where M is the maximum of z when β ≥ 0 and
-# the minimum when β < 0: the subtraction comes first, so no large product is ever differenced.
-# The common case (no mask, finite nonzero β, finite M) is one fused max-exp-sum pass, like
-# jax.nn.softmax. Its normaliser is NaN exactly when the slice holds a NaN, β = ±inf, or M = ±inf
-# (or β = 0 meets an infinite entry), and then so is the whole output slice; only then is the
-# exact select-based form evaluated, at run time under lax.cond, so the rare cases cost nothing on
-# the hot path. Derivatives (short slices) recompute σ from select-free forms with the rare cases
-# folded into per-slice constants, which XLA fuses with the backward pass: _tangent_logits for the
-# z-derivative of softargmax and log_softargmax (5 operations per entry, exact wherever that
-# derivative is not 0), _select_free_logits where σ itself is the derivative (smooth_max).
+# Each function is exp(y) normalised, with the exact exponents y = β(z − M) ≤ 0 of
+# ``_core.logits`` (the subtraction first, so that no large product is differenced), and a
+# closed-form derivative. On CPU, where it was measured faster, the same numbers come from the
+# fused engine (``_engines.softmax_cpu``); ``_on_platform`` makes that choice at lowering time.
 
 
-def _prepare(z, beta, axis, where):
-    # z keeps a 16-bit dtype; β carries the dtype to compute in (float32 for 16-bit z), and the
-    # kernel converts z inside its fused passes.
-    return prepare(z, beta, axis, where, "z")
+def _on_platform(engine, definition, z, beta, mask, axes):
+    """``definition(z, beta)``, or ``engine(z, beta)`` on CPU where the engine serves the call."""
+    if not softmax_cpu.applies(z, mask, axes):
+        return definition(z, beta)
+    return on_cpu(engine, definition, z, beta)
 
 
-def _up(x, beta):
-    """``x`` in the dtype to compute in (that of β)."""
-    return x.astype(beta.dtype)
+def _reduce(z, beta, mask, axes, finish):
+    """``finish(y, S, M)`` with the exact exponents y, S = Σ exp(y) and M the extreme."""
+
+    def definition(z, beta):
+        y, m = logits(z, beta, mask, axes)
+        return finish(y, jnp.sum(jnp.exp(y), axis=axes, keepdims=True), m)
+
+    engine = partial(softmax_cpu.reduce, axes=axes, finish=finish)
+    return _on_platform(engine, definition, z, beta, mask, axes)
 
 
-def _extreme(z, beta, mask, axes):
-    """M: the maximum of the live entries where β ≥ 0, their minimum where β < 0 (no gradient).
+def _softargmax_value(z, beta, mask, axes):
+    # S ≥ 1 on every slice with a live entry (its extreme contributes e⁰), S = 0 on a slice
+    # without one: max(S, 1) guards 0/0 by arithmetic, which keeps a fused pass fused.
+    def finish(y, s, m):
+        return (jnp.exp(y) / jnp.maximum(s, 1.0)).astype(z.dtype)
 
-    XLA's CPU reductions may skip a NaN: callers propagate it through ``z − M`` instead.
-    """
-    z = _up(z, beta)
-    hi = z if mask is None else jnp.where(mask, z, -_INF)
-    lo = z if mask is None else jnp.where(mask, z, _INF)
-    hi = jnp.max(hi, axis=axes, keepdims=True, initial=-_INF)
-    lo = jnp.min(lo, axis=axes, keepdims=True, initial=_INF)
-    return jax.lax.stop_gradient(jnp.where(beta < 0, lo, hi))
+    return _reduce(z, beta, mask, axes, finish)
 
 
-def _exact_logits(z, beta, mask, axes):
-    """(y, M) with the rules for the rare cases spelled out elementwise.
-
-    Entries equal to M get exactly 0, so ties, +inf entries and all-(−inf) slices split the mass
-    equally even at |β| = ∞; every live entry gets 0 at β = 0 (uniform); masked entries get −inf.
-    A NaN entry gets NaN (also at β = 0), which poisons its slice's sum.
-    """
-    z = _up(z, beta)
-    m = _extreme(z, beta, mask, axes)
-    y = jnp.where(((z == m) | (beta == 0)) & ~jnp.isnan(z), 0.0, beta * (z - m))
-    if mask is not None:
-        y = jnp.where(mask, y, -_INF)
-    return y, m
+# The custom JVP stays finite at β = ±inf, on ties, on all-(−inf) slices and on masked entries,
+# where autodiff gives NaN. ``recomputed``: the output is a derivative (of smooth_max), which the
+# CPU engine recomputes inside the backward pass on short slices instead of storing it.
+@partial(jax.custom_jvp, nondiff_argnums=(3, 4))
+def _softargmax(z, beta, mask, axes, recomputed=False):
+    if recomputed and softmax_cpu.applies(z, mask, axes) and softmax_cpu.recomputes(z, axes):
+        engine = partial(softmax_cpu.softargmax_recomputed, axes=axes)
+        return on_cpu(engine, partial(_softargmax_value, mask=mask, axes=axes), z, beta)
+    return _softargmax_value(z, beta, mask, axes)
 
 
-def _fast(z, beta, axes, finish):
-    """``finish(y, S, M)`` with y = β(z − M) and S = Σ exp(y), by the fused path.
-
-    The side (max or min) is picked at run time from the sign of β; a β per slice with both signs
-    computes both extremes.
-    """
-
-    def side(reduce):
-        def branch(z, beta):
-            # The extreme is exact in the input dtype; taking it before the upcast keeps each
-            # 16-bit conversion inside the pass that uses it (nothing float32 is materialised).
-            m = _up(jax.lax.stop_gradient(reduce(z, beta)), beta)
-            y = beta * (_up(z, beta) - m)
-            s = jnp.sum(jnp.exp(y), axis=axes, keepdims=True)
-            return finish(y, s, m)
-
-        return branch
-
-    def hi(z, beta):
-        return jnp.max(z, axis=axes, keepdims=True, initial=-_INF)
-
-    def lo(z, beta):
-        return jnp.min(z, axis=axes, keepdims=True, initial=_INF)
-
-    branches = [side(hi), side(lo)]
-    if beta.ndim == 0:
-        index = (beta < 0).astype(jnp.int32)
-    else:
-        branches.append(side(lambda z, beta: jnp.where(beta < 0, lo(z, beta), hi(z, beta))))
-        index = jnp.where(jnp.all(beta >= 0), 0, jnp.where(jnp.all(beta < 0), 1, 2))
-    return jax.lax.switch(index, branches, z, beta)
-
-
-def _guarded(z, beta, mask, axes, finish):
-    """``finish(y, S, M)`` computed exactly: fused fast path, exact path only where it is needed."""
-
-    def exact(z, beta):
-        y, m = _exact_logits(z, beta, mask, axes)
-        s = jnp.sum(jnp.exp(y), axis=axes, keepdims=True)
-        return finish(y, s, m)
-
-    if mask is not None:
-        return exact(z, beta)
-    out = _fast(z, beta, axes, finish)
-    # S is NaN exactly in the rare cases (and for a NaN entry), and then ``finish`` is NaN on the
-    # whole slice: the first entry of each slice tells. Probing the output rather than returning S
-    # from the fast path keeps that path one fused kernel with a single output.
-    probe = out
-    if out.shape == z.shape:
-        if any(z.shape[a] == 0 for a in axes):
-            return out
-        probe = out[tuple(slice(0, 1) if a in axes else slice(None) for a in range(z.ndim))]
-    return jax.lax.cond(jnp.any(jnp.isnan(probe)), exact, lambda z, beta: out, z, beta)
-
-
-def _select_free_logits(z, beta, axes):
-    """y = β(z − M) with the rare cases folded in, by arithmetic only (no mask).
-
-    XLA's CPU backend fuses a softmax's forward and backward passes into one kernel (YNNPACK) only
-    when every operation between them is arithmetic, min/max, exp or log: a select or a compare
-    splits the kernel and forces the output to memory. Under differentiation the output is
-    therefore computed here with per-slice constants in place of selects::
-
-        w = min(max((z − c₁) − c₂, lo), hi),     y = a₂·(a₁·w)
-
-    Normal slices (finite β ≠ 0 and finite extreme M) take c₁ = M, c₂ = 0, lo = −∞, hi = +∞,
-    a₁ = β, a₂ = 1, so that y = β(z − M) bit for bit. At β = ±∞, a₁ = ±K and a₂ = K with K² times
-    the smallest subnormal beyond the underflow of exp: every entry off the extreme gets weight
-    exactly 0. When the extreme is infinite on the side of β, (z ∓ F) ∓ F (F the largest float)
-    is ±∞ on the extreme entries and finite elsewhere; clamped to [−1, 0] and scaled by K² it gives
-    0 there and −∞ elsewhere, so even an entry equal to F loses to +∞. When every entry ties (β = 0,
-    or all at −∞ on the side of β) lo = hi = 0. The indicators of these cases are computed from the
-    extreme by clamps and ``log`` (log 0 = −∞ gives the infinite bounds), never by a compare.
-    A NaN entry makes w, and so its slice, NaN.
-    """
-    dt = beta.dtype
-    fi = jnp.finfo(dt)
-    k = 2.0 ** math.ceil((10 - math.log2(float(fi.smallest_subnormal))) / 2)
-    # Opaque to XLA's simplifier, which would turn min(max(x, c), d) with constants into a clamp.
-    big, zero, one = jax.lax.optimization_barrier(
-        (jnp.asarray(fi.max, dt), jnp.asarray(0, dt), jnp.asarray(1, dt))
-    )
-    # Functions of β alone (computed before the fused kernel).
-    sgn = jnp.where(beta < 0, -one, one)
-    pos = (one + sgn) * 0.5
-    a1 = jnp.where(jnp.isinf(beta), k, jnp.abs(beta))
-    a2 = jnp.where(jnp.isinf(beta), k, one)
-    at_zero = (beta == 0).astype(dt)
-    # Functions of the extreme t = max(sgn·z), by arithmetic.
-    zc = _up(z, beta)
-    t = jax.lax.stop_gradient(jnp.max(sgn * zc, axis=axes, keepdims=True, initial=-_INF))
-    tc = jnp.minimum(jnp.maximum(t, -big), big)
-    up = jnp.minimum(jnp.maximum(t - tc, zero), one)  # 1 where t = +inf
-    down = jnp.minimum(jnp.maximum(tc - t, zero), one)  # 1 where t = −inf (all entries tie)
-    tie = jnp.maximum(down, at_zero)
-    flat = jnp.log(jnp.maximum(up, tie))  # 0 in the rare cases, −inf otherwise
-    keep = up * (one - tie)  # 1 where the infinite entries are the extreme ones
-    lo = flat - keep * pos
-    hi = keep * (one - pos) - flat
-    w = jnp.minimum(jnp.maximum((zc - sgn * tc) - sgn * (keep * big), lo), hi)
-    return jnp.maximum(a2, keep * k) * ((jnp.maximum(a1, keep * k) * sgn) * w)
-
-
-def _tangent_logits(z, beta, axes):
-    """Logits y with exp(y) ∝ σ_β(z) wherever the z-derivative of σ needs σ, by 5 ops per entry.
-
-    The z-tangent of softargmax, σ ⊙ (ż − ⟨σ, ż⟩)·β, vanishes at β = 0 and β = ±∞, so there it
-    only needs *some* finite weights; everywhere else (β finite and nonzero, finite, infinite or
-    NaN entries) these logits give σ exactly. That lets them drop the second scale of
-    :func:`_select_free_logits` (only needed for the one-hot limit), and keep the per-slice
-    constants to a few operations, which also count inside the fused kernel::
-
-        u = (sgn β / 2)·z,   t = max u,   y = a·min(max(u − t', lo), hi)
-
-    Normal slices take t' = t, lo = −∞, hi = F (the largest float, above every u − t, so that no
-    derivative meets a tie with a bound) and a = 2|β|: y = β(z − M) bit for bit, since halving is
-    exact. When t = +∞, t' = F, hi = 0 and a ≥ 2¹⁴: every finite u is at most F/2, so a·(u − F)
-    overflows to −∞ (weight 0) while +∞ entries clamp to 0, and an entry equal to F still loses to
-    +∞. When every entry is −∞ on the side of β, lo = +∞ and hi = 0 put them all at 0 (uniform).
-    β ∈ {0, ±∞, subnormal} is computed as β = ±1, which only has to be finite there. A NaN entry
-    makes its slice NaN. The constants come from t by arithmetic and ``log`` (log 0 = −∞), never
-    by a compare, which would split the kernel.
-
-    Two inexact corners, both beyond any use: ``|β| > F/2`` scales by F instead of 2|β|, and an
-    entry with ``|z| < 2·tiny`` may be flushed when halved.
-    """
-    dt = beta.dtype
-    fi = jnp.finfo(dt)
-    # Opaque to XLA's simplifier, which would turn min(max(x, c), d) with constants into a clamp.
-    big, zero, k = jax.lax.optimization_barrier(
-        (jnp.asarray(fi.max, dt), jnp.asarray(0, dt), jnp.asarray(2.0**14, dt))
-    )
-    # Functions of β alone (computed before the fused kernel).
-    half = jnp.where(beta < 0, -0.5, 0.5).astype(dt)
-    regular = jnp.isfinite(beta) & (jnp.abs(beta) >= fi.tiny)
-    scale = jnp.where(regular, jnp.minimum(2 * jnp.abs(beta), fi.max), 2.0).astype(dt)
-    # Functions of the extreme t = max u (per slice, inside the fused kernel).
-    u = half * _up(z, beta)
-    t = jax.lax.stop_gradient(jnp.max(u, axis=axes, keepdims=True, initial=-_INF))
-    tc = jnp.minimum(jnp.maximum(t, -big), big)
-    d = tc - t  # ∓inf where t = ±inf, else 0
-    lo = jnp.log(jnp.maximum(d, zero))  # +inf where t = −inf (then every w = hi = 0), else −inf
-    rare = jnp.abs(d)
-    hi = big - jnp.minimum(rare, big)
-    return (scale + jnp.minimum(rare, k)) * jnp.minimum(jnp.maximum(u - tc, lo), hi)
-
-
-def _dz_weights(z, beta, mask, axes, exact):
-    """(e, r) with σ = e·r wherever the z-tangent of softargmax needs σ; ``exact()`` gives σ."""
-    if not _recomputes(z, mask, axes):
-        return _up(exact(), beta), 1.0
-    e = jnp.exp(_tangent_logits(z, beta, axes))
-    return e, 1.0 / jnp.sum(e, axis=axes, keepdims=True)
+def _dz_weights(z, beta, mask, axes, p):
+    """(e, r) with σ = e·r for the z-tangent: σ itself, or on CPU (short slices) weights that the
+    engine recomputes inside the backward pass, so that no array-sized σ is kept."""
+    p = p.astype(beta.dtype)
+    if not (softmax_cpu.applies(z, mask, axes) and softmax_cpu.recomputes(z, axes)):
+        return p, 1.0
+    ones = jnp.ones(jnp.sum(p, axis=axes, keepdims=True).shape, p.dtype)
+    engine = partial(softmax_cpu.tangent_weights, axes=axes)
+    return on_cpu(engine, lambda z, beta: (p, ones), z, beta)
 
 
 def _dz_tangent(e, r, beta, dz, axes):
     """σ ⊙ (ż − ⟨σ, ż⟩)·β with σ = e·r.
 
     Written so that reverse mode multiplies the cotangent by e before β (no overflow at a huge β
-    where σ = 0) and needs no array-sized σ: the weights are recomputed inside the backward pass.
+    where σ = 0).
     """
-    k = _finite_beta(beta) * r
+    k = finite_beta(beta) * r
     return e * (k * (dz - jnp.sum(e * dz, axis=axes, keepdims=True) * r))
 
 
-# The largest slice for which derivatives recompute σ inside the backward kernel from a
-# select-free form (_tangent_logits, _select_free_logits). For longer slices keeping the output
-# in memory (the guarded form) is faster: on CPU recomputing won up to 2048 entries per slice and
-# lost from 4096 on (forward+backward against jax.nn.softmax in one process).
-_FUSE_MAX = 1 << 11
-
-
-def _recomputes(z, mask, axes):
-    """Whether derivatives recompute σ from a select-free form (short slices, no mask)."""
-    n = math.prod(z.shape[a] for a in axes)
-    return mask is None and 0 < n <= _FUSE_MAX
-
-
-def _softargmax_ad_impl(z, beta, mask, axes):
-    if not _recomputes(z, mask, axes):
-        return _softargmax_impl(z, beta, mask, axes)
-    e = jnp.exp(_select_free_logits(z, beta, axes))
-    return (e / jnp.sum(e, axis=axes, keepdims=True)).astype(z.dtype)
-
-
-def _safe_total(s):
-    """The normaliser, with 1 in place of 0 for an empty or fully masked slice (all e are 0)."""
-    return jnp.where(s == 0, 1.0, s)
-
-
-def _softargmax_impl(z, beta, mask, axes):
-    # Without a mask a non-empty slice has S >= 1 (its maximum contributes e^0), so the guard
-    # against 0/0 is only needed with a mask or an empty axis; leaving it out keeps the fast path
-    # one fused pass.
-    guard = mask is not None or any(z.shape[a] == 0 for a in axes)
-
-    def finish(y, s, m):
-        return (jnp.exp(y) / (_safe_total(s) if guard else s)).astype(z.dtype)
-
-    return _guarded(z, beta, mask, axes, finish)
-
-
-# The custom JVP stays finite at β = ±inf, on ties, on all-(−inf) slices and on masked entries,
-# where autodiff gives NaN. Its z-derivative keeps no array-sized residual but z on short slices
-# (the weights are recomputed in the backward pass) and the output on long or masked ones.
-@partial(jax.custom_jvp, nondiff_argnums=(3,))
-def _softargmax(z, beta, mask, axes):
-    return _softargmax_impl(z, beta, mask, axes)
-
-
-# The same function where σ itself is a derivative (of smooth_max, mellowmax and logsumexp, and
-# the β-derivative of log_softargmax): on short slices its output comes from the select-free
-# logits, so that XLA fuses it with the backward pass instead of storing it.
-@partial(jax.custom_jvp, nondiff_argnums=(3,))
-def _softargmax_ad(z, beta, mask, axes):
-    return _softargmax_ad_impl(z, beta, mask, axes)
-
-
-def _finite_beta(beta):
-    # d σ / d z vanishes at |β| = ∞: the one-hot limit is locally constant.
-    return jnp.where(jnp.isinf(beta), 0.0, beta)
-
-
-def _minus(z, m):
-    """z − m, with 0 where z = m = ±inf; differentiable in z wherever m is finite."""
-    return jnp.where(jnp.isfinite(m), z - m, jnp.where(z == m, 0.0, z - m))
-
-
-def _centred(z, beta, mask, axes, p):
-    """z − ⟨p, z⟩, computed as d − ⟨p, d⟩ with d = z − M, finite wherever z is."""
-    z = _up(z, beta)
-    m = _extreme(z, beta, mask, axes)
-    d = _minus(z, m)
-    live = p > 0
-    mean = jnp.sum(jnp.where(live, p * jnp.where(live, d, 0.0), 0.0), axis=axes, keepdims=True)
-    return d - mean, live
-
-
-def _softargmax_jvp(primal, axes, primals, tangents):
+def _softargmax_jvp(axes, recomputed, primals, tangents):
     z, beta, mask = primals
     dz, dbeta, _ = tangents
-    p_out = primal(z, beta, mask, axes)
-    out = jnp.zeros(p_out.shape, jnp.result_type(p_out, beta))
+    p_out = _softargmax(z, beta, mask, axes, recomputed)
+    p = p_out.astype(beta.dtype)
+    out = jnp.zeros(p_out.shape, beta.dtype)
     with_beta = not isinstance(dbeta, SymbolicZero)
     if not isinstance(dz, SymbolicZero):
         # With a β-tangent the exact σ is needed anyway: it then serves both (one residual).
-        if with_beta:
-            e, r = _up(p_out, beta), 1.0
-        else:
-            e, r = _dz_weights(z, beta, mask, axes, lambda: p_out)
-        out = _dz_tangent(e, r, beta, _up(dz, beta), axes)
+        e, r = (p, 1.0) if with_beta else _dz_weights(z, beta, mask, axes, p_out)
+        out = _dz_tangent(e, r, beta, dz.astype(beta.dtype), axes)
     if with_beta:
-        # ∂σ/∂β = σ ⊙ (z − ⟨σ, z⟩), with the exact σ (also at β = 0 and ±∞)
-        p = _up(p_out, beta)
-        c, live = _centred(z, beta, mask, axes, p)
+        # ∂σ/∂β = σ ⊙ (z − ⟨σ, z⟩), with the exact σ (also at β = 0 and ±∞).
+        c, live = centred(z, beta, mask, axes, p)
         out = out + jnp.where(live, p * jnp.where(live, c, 0.0), 0.0) * dbeta
     return p_out, out.astype(p_out.dtype)
 
 
-# The output of softargmax comes from the guarded kernel (one fused pass in the forward); its
-# z-tangent recomputes its own weights (_tangent_logits), which XLA fuses with the backward pass.
-# The gradient of smooth_max is σ itself, exact at every β: it uses _softargmax_ad.
-_softargmax.defjvp(partial(_softargmax_jvp, _softargmax), symbolic_zeros=True)
-_softargmax_ad.defjvp(partial(_softargmax_jvp, _softargmax_ad), symbolic_zeros=True)
-
-
-def _log_softargmax_impl(z, beta, mask, axes):
-    def finish(y, s, m):
-        out = y - jnp.log(s)
-        out = out if mask is None else jnp.where(mask, out, -_INF)
-        return out.astype(z.dtype)
-
-    return _guarded(z, beta, mask, axes, finish)
+_softargmax.defjvp(_softargmax_jvp, symbolic_zeros=True)
 
 
 # Custom JVP for the same reasons as softargmax, with the same weights for the z-derivative.
 @partial(jax.custom_jvp, nondiff_argnums=(3,))
 def _log_softargmax(z, beta, mask, axes):
-    return _log_softargmax_impl(z, beta, mask, axes)
+    def finish(y, s, m):
+        out = y - jnp.log(s)
+        return (out if mask is None else jnp.where(mask, out, -_INF)).astype(z.dtype)
+
+    return _reduce(z, beta, mask, axes, finish)
 
 
 def _log_softargmax_jvp(axes, primals, tangents):
     z, beta, mask = primals
     dz, dbeta, _ = tangents
     logp = _log_softargmax(z, beta, mask, axes)
-    out = jnp.zeros(logp.shape, jnp.result_type(logp, beta))
+    out = jnp.zeros(logp.shape, beta.dtype)
     with_beta = not isinstance(dbeta, SymbolicZero)
-    p = _up(_softargmax_ad(z, beta, mask, axes), beta) if with_beta else None
     if not isinstance(dz, SymbolicZero):
         if with_beta:  # as for softargmax: the exact σ serves both tangents
-            e, r = p, 1.0
+            e, r = _softargmax(z, beta, mask, axes, True).astype(beta.dtype), 1.0
         else:
-            e, r = _dz_weights(z, beta, mask, axes, lambda: _softargmax_ad(z, beta, mask, axes))
-        dz = _up(dz, beta)
-        out = (dz - jnp.sum(e * dz, axis=axes, keepdims=True) * r) * _finite_beta(beta)
+            e, r = _dz_weights(z, beta, mask, axes, _softargmax(z, beta, mask, axes, True))
+        dz = dz.astype(beta.dtype)
+        out = (dz - jnp.sum(e * dz, axis=axes, keepdims=True) * r) * finite_beta(beta)
     if with_beta:
         # ∂ log σ / ∂β = z − ⟨σ, z⟩, finite wherever z is (also where σ underflows to 0); an
         # infinite entry has a constant log-probability (±inf or log of its share), slope 0.
-        c, _ = _centred(z, beta, mask, axes, p)
+        p = _softargmax(z, beta, mask, axes, True).astype(beta.dtype)
+        c, _ = centred(z, beta, mask, axes, p)
         out = out + jnp.where(jnp.isfinite(c), c, 0.0) * dbeta
     if mask is not None:
         out = jnp.where(mask, out, 0.0)
@@ -410,22 +183,7 @@ def _log_softargmax_jvp(axes, primals, tangents):
 _log_softargmax.defjvp(_log_softargmax_jvp, symbolic_zeros=True)
 
 
-def _count(z, mask, axes):
-    if mask is None:
-        n = 1
-        for a in axes:
-            n *= z.shape[a]
-        return jnp.asarray(n, z.dtype)
-    return jnp.sum(mask, axis=axes, keepdims=True).astype(z.dtype)
-
-
-def _masked_mean(z, mask, axes):
-    n = _count(z, mask, axes)
-    zz = z if mask is None else jnp.where(mask, z, 0.0)
-    return jnp.sum(zz, axis=axes, keepdims=True) / n
-
-
-def _smooth_max_impl(z, beta, mask, axes):
+def _smooth_max_value(z, beta, mask, axes):
     safe_beta = jnp.where(beta == 0, 1.0, beta)
 
     def finish(y, s, m):
@@ -436,56 +194,56 @@ def _smooth_max_impl(z, beta, mask, axes):
         val = jnp.where(jnp.isnan(s), jnp.nan, val)  # a NaN entry (M may have skipped it)
         return jnp.where(s == 0, -_INF, val)  # no live entry
 
-    return _guarded(z, beta, mask, axes, finish)
+    return _reduce(z, beta, mask, axes, finish)
 
 
-def _mellowmax_impl(z, beta, mask, axes):
+def _mellowmax_value(z, beta, mask, axes):
     # (1/β) log mean exp(βz) = M + log1p(mean(expm1(y)))/β, accurate for small |β|.
-    z = _up(z, beta)
-    y, m = _exact_logits(z, beta, mask, axes)
-    n = _count(z, mask, axes)
+    z = z.astype(beta.dtype)
+    y, m = logits(z, beta, mask, axes)
+    n = count(z, mask, axes)
     em1 = jnp.expm1(y)
     if mask is not None:
         em1 = jnp.where(mask, em1, 0.0)
     lm = jnp.log1p(jnp.sum(em1, axis=axes, keepdims=True) / n)
     safe_beta = jnp.where(beta == 0, 1.0, beta)
-    val = jnp.where(beta == 0, _masked_mean(z, mask, axes), m + lm / safe_beta)
+    val = jnp.where(beta == 0, masked_mean(z, mask, axes), m + lm / safe_beta)
     val = jnp.where(jnp.isnan(m), jnp.nan, val)
     return jnp.where(n == 0, -_INF, val)
 
 
-# Custom JVP: ∇_z is the softargmax and ∂/∂β = −H/β² in closed form, finite on ties, infinities
-# and masks (autodiff of the shifted form gives NaN there, jax issue 6811).
-@partial(jax.custom_jvp, nondiff_argnums=(3, 4))
-def _lse(z, beta, mask, axes, mean):
-    return (_mellowmax_impl if mean else _smooth_max_impl)(z, beta, mask, axes)
-
-
 def _entropy_of(z, beta, mask, axes, p):
-    logp = _up(_log_softargmax(z, beta, mask, axes), beta)
-    live = p > 0
-    return -jnp.sum(jnp.where(live, p * jnp.where(live, logp, 0.0), 0.0), axis=axes, keepdims=True)
+    """H(σ) = −⟨σ, log σ⟩, with 0·log 0 = 0."""
+    return -weighted(p, _log_softargmax(z, beta, mask, axes).astype(beta.dtype), axes)
+
+
+# Custom JVP: ∇_z is the softargmax and ∂/∂β = −H/β² in closed form, finite on ties, infinities
+# and masks (autodiff of the shifted form gives NaN there, jax issue 6811). ``mean``: mellowmax.
+@partial(jax.custom_jvp, nondiff_argnums=(3, 4))
+def _lse(z, beta, mask, axes, mean=False):
+    return (_mellowmax_value if mean else _smooth_max_value)(z, beta, mask, axes)
 
 
 def _lse_jvp(axes, mean, primals, tangents):
     z, beta, mask = primals
     dz, dbeta, _ = tangents
     val = _lse(z, beta, mask, axes, mean)
-    p = _up(_softargmax_ad(z, beta, mask, axes), beta)
+    p = _softargmax(z, beta, mask, axes, True).astype(beta.dtype)
     out = jnp.zeros_like(val)
     if not isinstance(dz, SymbolicZero):
-        out = jnp.sum(p * _up(dz, beta), axis=axes, keepdims=True)
+        out = jnp.sum(p * dz.astype(beta.dtype), axis=axes, keepdims=True)
     if not isinstance(dbeta, SymbolicZero):
         h = _entropy_of(z, beta, mask, axes, p)
         safe_beta = jnp.where(beta == 0, 1.0, beta)
         if mean:
             # d/dβ (1/β) log mean e^{βz} = KL(σ ‖ uniform)/β², → Var(z)/2 at β = 0.
-            n = _count(z, mask, axes)
+            n = count(z, mask, axes)
             kl = jnp.log(jnp.maximum(n, 1.0)) - h
-            z = _up(z, beta)
-            mu = _masked_mean(z, mask, axes)
-            dev = (z - mu) ** 2 if mask is None else jnp.where(mask, (z - mu) ** 2, 0.0)
-            var = jnp.sum(dev, axis=axes, keepdims=True) / jnp.maximum(n, 1.0)
+            zc = z.astype(beta.dtype)
+            dev = (zc - masked_mean(zc, mask, axes)) ** 2
+            var = jnp.sum(
+                dev if mask is None else jnp.where(mask, dev, 0.0), axis=axes, keepdims=True
+            ) / jnp.maximum(n, 1.0)
             slope = jnp.where(beta == 0, var / 2, kl / safe_beta**2)
         else:
             # d/dβ (1/β) log Σ e^{βz} = −H(σ)/β²: −inf at β = 0 with two live entries.
@@ -497,18 +255,15 @@ def _lse_jvp(axes, mean, primals, tangents):
 _lse.defjvp(_lse_jvp, symbolic_zeros=True)
 
 
-# Compiled entry points: eager calls hit JAX's compilation cache instead of re-tracing the
-# run-time branches on every call (the static argument is the tuple of reduced axes).
+# Compiled entry points of the public functions: eager calls hit JAX's compilation cache instead
+# of re-tracing on every call (the static argument is the tuple of reduced axes).
 _softargmax_call = jax.jit(_softargmax, static_argnums=(3,))
 _log_softargmax_call = jax.jit(_log_softargmax, static_argnums=(3,))
 _lse_call = jax.jit(_lse, static_argnums=(3, 4))
 _onehot_call = jax.jit(
-    lambda z, beta, mask, axes: jax.lax.stop_gradient(_softargmax_impl(z, beta, mask, axes)),
+    lambda z, beta, mask, axes: lax.stop_gradient(_softargmax(z, beta, mask, axes)),
     static_argnums=(3,),
 )
-
-
-_finish = finish
 
 
 # ----------------------------------------------------------------------------------------------
@@ -560,7 +315,7 @@ def softargmax(
       Bridle, "Probabilistic interpretation of feedforward classification network outputs, with
       relationships to statistical pattern recognition", Neurocomputing (1990).
     """
-    z, beta, mask, axes, dtype = _prepare(z, beta, axis, where)
+    z, beta, mask, axes, dtype = prepare(z, beta, axis, where, "z")
     return _softargmax_call(z, beta, mask, axes).astype(dtype)
 
 
@@ -592,7 +347,7 @@ def softargmin(
       Blondel, Martins & Niculae, "Learning with Fenchel-Young losses", JMLR 21 (2020),
       arXiv:1901.02324.
     """
-    z, beta, mask, axes, dtype = _prepare(z, beta, axis, where)
+    z, beta, mask, axes, dtype = prepare(z, beta, axis, where, "z")
     return _softargmax_call(z, -beta, mask, axes).astype(dtype)
 
 
@@ -627,7 +382,7 @@ def log_softargmax(
       Blanchard, Higham & Higham, "Accurately computing the log-sum-exp and softmax functions",
       IMA J. Numer. Anal. 41(4) (2021), doi:10.1093/imanum/draa038.
     """
-    z, beta, mask, axes, dtype = _prepare(z, beta, axis, where)
+    z, beta, mask, axes, dtype = prepare(z, beta, axis, where, "z")
     return _log_softargmax_call(z, beta, mask, axes).astype(dtype)
 
 
@@ -659,7 +414,7 @@ def argmax_onehot(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = No
       Blondel, Martins & Niculae, "Learning with Fenchel-Young losses", JMLR 21 (2020),
       arXiv:1901.02324 (the arg max as the β = ∞ limit of regularised prediction).
     """
-    z, beta, mask, axes, dtype = _prepare(z, _INF, axis, where)
+    z, beta, mask, axes, dtype = prepare(z, _INF, axis, where, "z")
     return _onehot_call(z, beta, mask, axes).astype(dtype)
 
 
@@ -688,7 +443,7 @@ def argmin_onehot(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = No
       Blondel, Martins & Niculae, "Learning with Fenchel-Young losses", JMLR 21 (2020),
       arXiv:1901.02324.
     """
-    z, beta, mask, axes, dtype = _prepare(z, -_INF, axis, where)
+    z, beta, mask, axes, dtype = prepare(z, -_INF, axis, where, "z")
     return _onehot_call(z, beta, mask, axes).astype(dtype)
 
 
@@ -750,8 +505,8 @@ def smooth_max(
       Litvinov, "Maslov dequantization, idempotent and tropical mathematics: a brief
       introduction" (2007), arXiv:math/0507014.
     """
-    z, beta, mask, axes, dtype = _prepare(z, beta, axis, where)
-    return _finish(_lse_call(z, beta, mask, axes, False), axes, keepdims, dtype)
+    z, beta, mask, axes, dtype = prepare(z, beta, axis, where, "z")
+    return finish(_lse_call(z, beta, mask, axes, False), axes, keepdims, dtype)
 
 
 def smooth_min(
@@ -790,8 +545,8 @@ def smooth_min(
       Litvinov, "Maslov dequantization, idempotent and tropical mathematics: a brief
       introduction" (2007), arXiv:math/0507014.
     """
-    z, beta, mask, axes, dtype = _prepare(z, beta, axis, where)
-    return _finish(-_lse_call(-z, beta, mask, axes, False), axes, keepdims, dtype)
+    z, beta, mask, axes, dtype = prepare(z, beta, axis, where, "z")
+    return finish(-_lse_call(-z, beta, mask, axes, False), axes, keepdims, dtype)
 
 
 def mellowmax(
@@ -835,8 +590,8 @@ def mellowmax(
       Asadi & Littman, "An alternative softmax operator for reinforcement learning", ICML 2017,
       arXiv:1612.05628.
     """
-    z, beta, mask, axes, dtype = _prepare(z, beta, axis, where)
-    return _finish(_lse_call(z, beta, mask, axes, True), axes, keepdims, dtype)
+    z, beta, mask, axes, dtype = prepare(z, beta, axis, where, "z")
+    return finish(_lse_call(z, beta, mask, axes, True), axes, keepdims, dtype)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -847,7 +602,7 @@ def _wlse_impl(a, b, mask, axes):
     valid = b != 0 if mask is None else (b != 0) & mask
     m = jnp.max(jnp.where(valid, a, -_INF), axis=axes, keepdims=True, initial=-_INF)
     m = jax.lax.stop_gradient(m)
-    e = jnp.exp(_minus(a, m))
+    e = jnp.exp(minus(a, m))
     s = jnp.sum(jnp.where(valid, b * e, 0.0), axis=axes, keepdims=True)
     out = m + jnp.log(jnp.abs(s))
     sign = jnp.where(out == -_INF, 0.0, jnp.sign(s))
@@ -928,21 +683,20 @@ def logsumexp(
       IMA J. Numer. Anal. 41(4) (2021), doi:10.1093/imanum/draa038.
     """
     if b is None:
-        a, beta, mask, axes, dtype = _prepare(a, 1.0, axis, where)
+        a, beta, mask, axes, dtype = prepare(a, 1.0, axis, where, "a")
         out = _lse_call(a, beta, mask, axes, False)
         if not return_sign:
-            return _finish(out, axes, keepdims, dtype)
+            return finish(out, axes, keepdims, dtype)
         sign = jnp.where(jnp.isnan(out), jnp.nan, jnp.where(out == -_INF, 0.0, 1.0))
-        return _finish(out, axes, keepdims, dtype), _finish(sign, axes, keepdims, dtype)
-    a, a_dtype = as_float(a, "a")
-    b, b_dtype = as_float(b, "b")
-    dtype = jnp.promote_types(a_dtype, b_dtype)
-    ctype = jnp.promote_types(a.dtype, b.dtype)
-    a, b = jnp.broadcast_arrays(a.astype(ctype), b.astype(ctype))
+        return finish(out, axes, keepdims, dtype), finish(sign, axes, keepdims, dtype)
+    a, _ = as_real(a, "a")
+    b, _ = as_real(b, "b")
+    dtype = jnp.promote_types(a.dtype, b.dtype)
+    a, b = jnp.broadcast_arrays(a.astype(compute_dtype(dtype)), b.astype(compute_dtype(dtype)))
     axes = normalize_axis(axis, a.ndim)
     mask = as_mask(where, a.shape)
     out, sign = _wlse_call(a, b, mask, axes)
     if not return_sign:
         out = jnp.where(sign < 0, jnp.nan, out)
-        return _finish(out, axes, keepdims, dtype)
-    return _finish(out, axes, keepdims, dtype), _finish(sign, axes, keepdims, dtype)
+        return finish(out, axes, keepdims, dtype)
+    return finish(out, axes, keepdims, dtype), finish(sign, axes, keepdims, dtype)

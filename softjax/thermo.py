@@ -30,8 +30,8 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
-from softjax._core import Axis, finish, nan_max, nan_min, prepare
-from softjax.smooth import log_softargmax, smooth_min, softargmax
+from softjax._core import Axis, extreme, finish, nan_max, nan_min, prepare
+from softjax.smooth import _log_softargmax, _lse, _softargmax
 
 __all__ = [
     "boltzmann",
@@ -77,7 +77,7 @@ def _shifted(energies, beta, mask, axes):
 
 def _mean_energy(energies, beta, mask, axes):
     # ⟨E⟩ = M + ⟨p, E − M⟩: exactly M when p sits on the ground states (β = ±∞).
-    p = softargmax(-energies, beta=beta, axis=axes, where=mask)
+    p = _softargmax(-energies, beta, mask, axes)
     m, d = _shifted(energies, beta, mask, axes)
     mean = _weighted(p, d, axes)
     finite = jnp.isfinite(m)
@@ -87,7 +87,7 @@ def _mean_energy(energies, beta, mask, axes):
 def _log_partition_impl(energies, beta, mask, axes):
     # log Z = −βM + log S with S = Σ exp(−β(E − M)) ∈ [k, n]; the kernel gives log p = −log S on the
     # ground states, where the exponent is exactly 0, and less elsewhere.
-    logp = log_softargmax(-energies, beta=beta, axis=axes, where=mask)
+    logp = _log_softargmax(-energies, beta, mask, axes)
     log_s = -nan_max(logp, axes)
     m, _ = _shifted(energies, beta, mask, axes)
     # −βM, with 0 where β = 0 (infinite temperature) or M = 0 (also at β = ±∞: log Z = log k).
@@ -129,23 +129,17 @@ def _entropy_parts(z, beta, mask, axes):
     them, S = k/(1 − q), so their log p = log1p(−q) − log k: this keeps H = O(q·β·gap) accurate
     when q is below the rounding of S (float32 loses it from β·gap ≈ 16 on).
     """
-    p = softargmax(z, beta=beta, axis=axes, where=mask)
-    logp = log_softargmax(z, beta=beta, axis=axes, where=mask)
+    p = _softargmax(z, beta, mask, axes)
+    logp = _log_softargmax(z, beta, mask, axes)
     live = logp > -_INF  # masked entries have log p = −∞
     m = nan_max(jnp.where(live, logp, -_INF), axes)
-    top = live & (logp == m) & ((z == _extreme(z, beta, live, axes)) | (beta == 0))
+    top = live & (logp == m) & ((z == extreme(z, beta, live, axes)) | (beta == 0))
     k = _sum(top, axes).astype(p.dtype)
     q = _sum(jnp.where(top, 0.0, p), axes)
     top_logp = jnp.where(q < 0.5, jnp.log1p(-q) - jnp.log(jnp.maximum(k, 1.0)), m)
     logp_top = jnp.where(top, top_logp, logp)
     h = _weighted(p, -logp_top, axes)  # skips entries with p = NaN: a NaN slice is made NaN
     return jnp.where(jnp.any(jnp.isnan(p), axis=axes, keepdims=True), jnp.nan, h), p
-
-
-def _extreme(z, beta, live, axes):
-    hi = nan_max(jnp.where(live, z, -_INF), axes)
-    lo = nan_min(jnp.where(live, z, _INF), axes)
-    return jnp.where(beta < 0, lo, hi)
 
 
 # Custom JVP: dH = −β Σ p (β ż + d β̇)(d − ⟨p, d⟩) with d = z − M, finite on ±∞ entries and at
@@ -162,7 +156,7 @@ def _entropy_jvp(axes, primals, tangents):
     pos = p > 0
     # d is finite where p > 0, except at β = 0 (entries at ±∞), where the factor β is 0; at
     # β = ±∞ the centred d vanishes where p > 0 and the factor is taken as 0 too.
-    m = jax.lax.stop_gradient(_extreme(z, beta, pos, axes))
+    m = extreme(z, beta, pos, axes)
     d = jnp.where(pos & jnp.isfinite(z - m), z - m, 0.0)
     c = jnp.where(pos, d - _weighted(p, d, axes), 0.0)
     finite_beta = jnp.where(jnp.isinf(beta), 0.0, beta)
@@ -268,7 +262,7 @@ def boltzmann(
       Gibbs, "Elementary Principles in Statistical Mechanics" (1902).
     """
     energies, beta, mask, axes, dtype = _prepare(energies, beta, axis, where, "energies")
-    return softargmax(-energies, beta=beta, axis=axes, where=mask).astype(dtype)
+    return _softargmax(-energies, beta, mask, axes).astype(dtype)
 
 
 def log_partition(
@@ -366,7 +360,7 @@ def free_energy(
       Gibbs, "Elementary Principles in Statistical Mechanics" (1902).
     """
     energies, beta, mask, axes, dtype = _prepare(energies, beta, axis, where, "energies")
-    f = smooth_min(energies, beta=beta, axis=axes, keepdims=True, where=mask)
+    f = -_lse(-energies, beta, mask, axes)
     return _finish(f, axes, keepdims, dtype)
 
 
