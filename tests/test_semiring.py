@@ -20,9 +20,6 @@ from softjax.semiring import (
     MaxPlus,
     MinPlus,
     Real,
-    _top_along,
-    _true_index,
-    _true_positions,
     dequantize,
 )
 from softjax.smooth import smooth_max
@@ -98,40 +95,6 @@ def test_matmul_exact_at_large_beta_batched(beta):
     c = log_matmul(a, b, jnp.float32(beta))
     chex.assert_shape(c, (3, 130, 110))
     assert_exact(c, reference_matmul(a, b, beta))
-
-
-@pytest.mark.parametrize("axis", [0, 1])
-@pytest.mark.parametrize("k", [1, 5, 8, 13, 64, 200])
-def test_top_along_selects_the_largest_entries(axis, k):
-    # Small integers make ties; ±inf sprinkled in; every r from 1 to k on a few sizes.
-    rng = np.random.default_rng(k)
-    x = rng.integers(-6, 7, (k, 17) if axis == 0 else (17, k)).astype(np.float32)
-    x[rng.random(x.shape) < 0.05] = -INF
-    x[rng.random(x.shape) < 0.02] = INF
-    rows = x.T if axis == 0 else x
-    for r in sorted({1, min(8, k), min(24, k), k}):
-        vals, idx = map(np.asarray, _top_along(jnp.asarray(x), r, axis))
-        assert vals.shape == idx.shape == (r, rows.shape[0])
-        expected = -np.sort(-rows, axis=1)[:, :r]
-        np.testing.assert_array_equal(vals.T, expected)
-        np.testing.assert_array_equal(np.take_along_axis(rows, idx.T, axis=1), expected)
-        assert all(len(set(row)) == r for row in idx.T)
-
-
-@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (2, 64, 64), (7, 13), (65,)])
-@pytest.mark.parametrize("density", [0.0, 0.01, 0.3, 1.0])
-def test_true_positions_lists_the_true_entries_in_order(shape, density):
-    mask = np.random.default_rng(len(shape)).random(shape) < density
-    index = _true_index(jnp.asarray(mask))
-    expected = np.flatnonzero(mask)
-    assert int(index[1][-1]) == expected.size
-    q = 7
-    for s in range(expected.size // q + 2):
-        want = np.full(q, mask.size)
-        part = expected[s * q : s * q + q]
-        want[: part.size] = part
-        got = _true_positions(index, mask.size, s, q)
-        np.testing.assert_array_equal(np.asarray(got), want)
 
 
 def test_matmul_many_dead_entries_and_nan():
