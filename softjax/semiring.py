@@ -102,8 +102,8 @@ def _whole_along(x, axis):
 
 # Terms per step of the loops over k: 16 rank-one updates unrolled into one fused kernel per step.
 _K_BLOCK = 16
-# Terms per step of the gradient's loop: each holds an (m, n) weight array; 2 keep the temporary
-# memory of the gradient at n = 512 within 16 MiB (4 is over it on the CPU path).
+# Terms per step of the gradient's loop, which holds an (m, block, n) array of weights: 2 keep
+# the temporary memory of the gradient at n = 512 within 16 MiB.
 _VJP_BLOCK = 2
 
 
@@ -139,6 +139,15 @@ def _full_like_product(blocks: _Blocks, value):
     return jnp.full_like(blocks.a[0][..., :1] + blocks.b[0][..., :1, :], value)
 
 
+def _scan(step, init, xs):
+    """``lax.scan``, or one call of ``step`` when there is one block (a small static k): the
+    products inside dynamic programs compile without a loop each."""
+    if isinstance(xs[0].shape[0], int) and xs[0].shape[0] == 1:
+        carry, ys = step(init, jax.tree.map(lambda x: x[0], xs))
+        return carry, jax.tree.map(lambda y: y[None], ys)
+    return lax.scan(step, init, xs)
+
+
 def _fold_k(blocks: _Blocks, init, update):
     """Folds ``carry = update(carry, x, y, valid)`` over every k, x = A[:, :, k] (B, m, 1) and
     y = B[:, k:k+1, :] (B, 1, n): rank-one updates, a block of them per step of a ``lax.scan``."""
@@ -149,26 +158,23 @@ def _fold_k(blocks: _Blocks, init, update):
             carry = update(carry, xs[..., q : q + 1], ys[..., q : q + 1, :], valid[q])
         return carry, None
 
-    carry, _ = lax.scan(step, init, (blocks.a, blocks.b, blocks.valid))
-    return carry
+    return _scan(step, init, (blocks.a, blocks.b, blocks.valid))[0]
 
 
 def _map_k(blocks: _Blocks, init, terms):
-    """Sums ``terms(x, y, valid)`` over every k into (dA, dB) and a carried scalar: ``terms``
-    returns (W, z) with W (B, m, n) the weights of term k and z its share of the scalar; the
-    result is (Σ_j W, Σ_i W) for each k, as (B, m, k) and (B, k, n), and Σ z."""
+    """Sums ``terms(t, valid)`` over the blocks of k into (dA, dB) and a carried scalar.
+
+    ``t`` holds the terms A_ik + B_kj of a block, (B, m, block, n), and ``valid`` (block, 1)
+    marks the k that are not padding; ``terms`` returns (W, z), the weights of the block and its
+    share of the scalar. The result is Σ_j W (B, m, k), Σ_i W (B, k, n) and Σ z.
+    """
 
     def step(total, block):
         xs, ys, valid = block
-        da, db = [], []
-        for q in range(xs.shape[-1]):
-            w, z = terms(xs[..., q : q + 1], ys[..., q : q + 1, :], valid[q])
-            da.append(jnp.sum(w, axis=2))
-            db.append(jnp.sum(w, axis=1))
-            total = total + z
-        return total, (jnp.stack(da, axis=-1), jnp.stack(db, axis=-2))
+        w, z = terms(xs[..., :, :, None] + ys[..., None, :, :], valid[:, None])
+        return total + z, (jnp.sum(w, axis=3), jnp.sum(w, axis=1))
 
-    total, (da, db) = lax.scan(step, init, (blocks.a, blocks.b, blocks.valid))
+    total, (da, db) = _scan(step, init, (blocks.a, blocks.b, blocks.valid))
     steps, nb, m, block = da.shape
     da = da.transpose(1, 2, 0, 3).reshape(nb, m, steps * block)
     db = db.transpose(1, 0, 2, 3).reshape(nb, steps * block, db.shape[-1])
@@ -249,14 +255,19 @@ def _log_matmul_vjp_max_side(a, b, beta, c, g):
     g_uniform = jnp.where(uniform, g / k, 0.0)
     g_gibbs = jnp.where(gibbs, g, 0.0)
 
-    def terms(x, y, valid):
-        log_w = safe * (x + y - c_gibbs)
-        w_gibbs = g_gibbs * jnp.exp(jnp.where(gibbs, log_w, -_INF))
-        w = w_gibbs + g_uniform + jnp.where(x + y == c, g_tied, 0.0)
+    def over_k(x):  # (B, m, n) -> (B, m, 1, n), against a block of terms (B, m, block, n)
+        return x[..., :, None, :]
+
+    def terms(t, valid):
+        log_w = safe * (t - over_k(c_gibbs))
+        w_gibbs = over_k(g_gibbs) * jnp.exp(jnp.where(over_k(gibbs), log_w, -_INF))
+        w = w_gibbs + over_k(g_uniform) + jnp.where(t == over_k(c), over_k(g_tied), 0.0)
         z = jnp.sum(jnp.where(w_gibbs == 0, 0.0, w_gibbs * log_w))  # Σ g W log W
         return jnp.where(valid, w, 0.0), z
 
-    da, db, z = _map_k(_k_blocks(a, b, _VJP_BLOCK), jnp.zeros((), a.dtype), terms)
+    small = isinstance(a.shape[-1], int) and a.shape[-1] <= _K_BLOCK  # one step: no loop to compile
+    vjp_blocks = _k_blocks(a, b, _K_BLOCK if small else _VJP_BLOCK)
+    da, db, z = _map_k(vjp_blocks, jnp.zeros((), a.dtype), terms)
     k_terms = a.shape[-1]
     da, db = da[..., :k_terms], db[..., :k_terms, :]
     dead = jnp.where(finite, -jnp.sum(g_uniform) * k * jnp.log(k), 0.0)
