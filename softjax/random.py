@@ -15,10 +15,9 @@ value with a soft gradient.
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
+from jax import lax
 from jax.typing import ArrayLike
 
 from softjax._core import Axis, as_beta, as_mask, as_real, nan_max, normalize_axis
@@ -46,21 +45,22 @@ def _perturbed(key, z, beta, axis, where):
 
 
 def _onehot_argmax(u, mask, axes):
-    """One-hot of the first arg max of ``u`` over ``axes``: zeros where no entry is live, NaN if
-    the slice holds a NaN."""
-    nd = u.ndim
-    rest = [a for a in range(nd) if a not in axes]
-    perm = rest + list(axes)
-    moved = jnp.transpose(u, perm)
-    lead = moved.shape[: len(rest)]
-    n = math.prod(moved.shape[len(rest) :])
-    flat = moved.reshape((*lead, n))
-    idx = jnp.argmax(flat, axis=-1)
-    hot = jax.nn.one_hot(idx, n, dtype=u.dtype).reshape(moved.shape)
-    hot = jnp.transpose(hot, [perm.index(a) for a in range(nd)])
-    # A slice with no live entry has u = −∞ everywhere (log σ is −∞ on masked entries).
+    """One-hot of the first arg max of ``u`` over ``axes`` (row-major order): zeros where no entry
+    is live, NaN if the slice holds a NaN.
+
+    Elementwise and reductions only (no transpose or gather), so that the result keeps the
+    sharding of ``u``, also over an explicit mesh axis.
+    """
+    # The position of each entry in its slice, row-major over the reduced axes.
+    pos, stride = jnp.zeros_like(u, jnp.int32), 1  # sharded like u
+    for a in reversed(axes):
+        pos = pos + lax.broadcasted_iota(jnp.int32, u.shape, a) * stride
+        stride = stride * u.shape[a]
     top = nan_max(u, axes)
-    hot = jnp.where(top == -_INF, 0.0, hot)
+    last = jnp.iinfo(jnp.int32).max
+    first = jnp.min(jnp.where(u == top, pos, last), axis=axes, keepdims=True)
+    # A slice with no live entry has u = −∞ everywhere (log σ is −∞ on masked entries).
+    hot = ((pos == first) & (top > -_INF)).astype(u.dtype)
     if mask is not None:
         hot = jnp.where(mask, hot, 0.0)
     return jnp.where(jnp.isnan(top), jnp.nan, hot)

@@ -110,7 +110,7 @@ def _dz_weights(z, beta, mask, axes, p):
     p = p.astype(beta.dtype)
     if not (softmax_cpu.applies(z, mask, axes) and softmax_cpu.recomputes(z, axes)):
         return p, 1.0
-    ones = jnp.ones(jnp.sum(p, axis=axes, keepdims=True).shape, p.dtype)
+    ones = jnp.ones_like(jnp.sum(p, axis=axes, keepdims=True))  # typed (and sharded) like r
     engine = partial(softmax_cpu.tangent_weights, axes=axes)
     return on_cpu(engine, lambda z, beta: (p, ones), z, beta)
 
