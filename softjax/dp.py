@@ -181,7 +181,7 @@ def linear_chain(
             return _constant(semiring.one, pot.dtype, vec_shape)
         x = _as_float(x, name)
         try:
-            shape = np.broadcast_shapes(x.shape, vec_shape)
+            shape = tuple(jnp.broadcast_shapes(x.shape, vec_shape))
         except ValueError:
             shape = None
         if shape != vec_shape:
@@ -193,7 +193,12 @@ def linear_chain(
 
     alpha = boundary(initial, "initial")
     omega = boundary(final, "final")
-    if t_len > 0:
+    if method == "parallel" and not isinstance(t_len, int):
+        raise ValueError(
+            f"method='parallel' needs a static number of transitions T, got T = {t_len}; "
+            "use method='sequential' for a symbolic T"
+        )
+    if not (isinstance(t_len, int) and t_len == 0):
         if method == "sequential":
 
             def step(a, p):
@@ -347,17 +352,18 @@ def dtw(cost: ArrayLike, semiring=None) -> jax.Array:
     c = _upcast(c)
     if c.ndim < 2 or c.shape[-1] == 0 or c.shape[-2] == 0:
         raise ValueError(f"cost must have shape (..., n, m) with n, m >= 1, got shape {c.shape}")
-    if c.shape[-2] > c.shape[-1]:
+    n, m = c.shape[-2:]
+    if isinstance(n, int) and isinstance(m, int) and n > m:
         c = jnp.swapaxes(c, -1, -2)  # the recursion is symmetric; keep diagonals short
     batch, (n, m) = c.shape[:-2], c.shape[-2:]
     n_diag = n + m - 1
     # Skewed costs: row d holds the anti-diagonal i + j = d, indexed by i.
-    d_idx = np.arange(n_diag)[:, None]
-    i_idx = np.arange(n)[None, :]
+    d_idx = jnp.arange(n_diag)[:, None]
+    i_idx = jnp.arange(n)[None, :]
     j_idx = d_idx - i_idx
     valid = (j_idx >= 0) & (j_idx < m)  # (D, n)
-    skew = c[..., i_idx, np.clip(j_idx, 0, m - 1)]  # (..., D, n)
-    xs = (jnp.moveaxis(skew, -2, 0), jnp.asarray(valid), jnp.arange(n_diag) == 0)
+    skew = c[..., i_idx, jnp.clip(j_idx, 0, m - 1)]  # (..., D, n)
+    xs = (jnp.moveaxis(skew, -2, 0), valid, jnp.arange(n_diag) == 0)
 
     vec = batch + (n,)
     zero = _constant(semiring.zero, c.dtype, vec)
@@ -374,7 +380,7 @@ def dtw(cost: ArrayLike, semiring=None) -> jax.Array:
         return (new, r1), None
 
     (last, _), _ = lax.scan(step, (zero, zero), xs)
-    return last[..., n - 1].astype(dtype)
+    return last[..., -1].astype(dtype)
 
 
 def _squared_euclidean(x: jax.Array, y: jax.Array) -> jax.Array:
@@ -443,7 +449,7 @@ def soft_dtw_divergence(
             f"got shapes {x.shape} and {y.shape}"
         )
     try:
-        batch = tuple(np.broadcast_shapes(x.shape[:-2], y.shape[:-2]))
+        batch = tuple(jnp.broadcast_shapes(x.shape[:-2], y.shape[:-2]))
     except ValueError:
         raise ValueError(
             f"batch dimensions of x and y must broadcast, got shapes {x.shape} and {y.shape}"

@@ -121,10 +121,10 @@ def _k_blocks(a, b, size=_K_BLOCK) -> _Blocks:
     nb, m, k = a.shape
     n = b.shape[-1]
     block = min(size, k) if isinstance(k, int) else size
-    pad = -k % block
+    steps = (k + block - 1) // block  # (a symbolic k is known >= 1, and so is this)
+    pad = steps * block - k
     a = jnp.pad(_whole_along(a, 2), ((0, 0), (0, 0), (0, pad)), constant_values=-_INF)
     b = jnp.pad(_whole_along(b, 1), ((0, 0), (0, pad), (0, 0)), constant_values=-_INF)
-    steps = (k + pad) // block
     valid = (jnp.arange(k + pad) < k).reshape(steps, block)
     return _Blocks(
         a.reshape(nb, m, steps, block).transpose(2, 0, 1, 3),

@@ -567,3 +567,13 @@ def test_divergence_options_batch_and_transforms():
         dp.soft_dtw_divergence(x, jnp.zeros((3, 4, 3)), gamma=1.0)
     with pytest.raises(TypeError):
         dp.soft_dtw_divergence(x, y, 1.0)  # gamma is keyword-only
+
+
+def test_parallel_chain_lowers_to_a_small_program():
+    # The tree multiplies small K x K matrices: each product lowers to the definition's few fused
+    # operations, not a BLAS engine with its loops (which made this program ~50,000 lines long).
+    pot = jax.ShapeDtypeStruct((256, 8, 8), jnp.float32)
+    grad = jax.grad(lambda p: dp.linear_chain(p, LogSemiring(1.0), method="parallel"))
+    text = jax.jit(grad).lower(pot).as_text()
+    assert len(text.splitlines()) < 12_000
+    assert text.count("stablehlo.while") == 0

@@ -1,0 +1,123 @@
+"""The semiring products and the dynamic programs export for cpu, cuda and tpu with symbolic shapes.
+
+Each function is exported once with ``jax.export`` for the three platforms and symbolic dimensions,
+then called on CPU at concrete shapes and compared with the direct call; likewise its gradient.
+A lowering for cuda or tpu carries the definitions only (the CPU engines are chosen per platform).
+"""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import export
+
+from softjax.dp import dtw, linear_chain, shortest_paths, soft_dtw_divergence
+from softjax.semiring import LogSemiring, MaxPlus, MinPlus
+
+PLATFORMS = ("cpu", "cuda", "tpu")
+
+
+def _data(shape, seed):
+    return jnp.asarray(np.random.default_rng(seed).standard_normal(shape), jnp.float32)
+
+
+def _spec(dims: str, scope=None):
+    return jax.ShapeDtypeStruct(export.symbolic_shape(dims, scope=scope), jnp.float32)
+
+
+def _check(fn, specs, args, *, grad_argnums=(0,), rtol=1e-5):
+    """Exports ``fn`` and its gradient at ``specs`` and compares the calls at ``args``."""
+    exported = export.export(jax.jit(fn), platforms=PLATFORMS)(*specs)
+    chex.assert_trees_all_close(exported.call(*args), fn(*args), rtol=rtol, atol=1e-5)
+
+    def loss(*xs):
+        return jnp.sum(jnp.where(jnp.isfinite(v := fn(*xs)), v, 0.0))
+
+    grad = jax.grad(loss, grad_argnums)
+    exported = export.export(jax.jit(grad), platforms=PLATFORMS)(*specs)
+    chex.assert_trees_all_close(exported.call(*args), grad(*args), rtol=rtol, atol=1e-5)
+
+
+BETA = jax.ShapeDtypeStruct((), jnp.float32)
+
+
+@pytest.mark.parametrize("beta", [1.5, -2.0, 0.0, float("inf"), 100.0])
+def test_log_matmul_exports_with_symbolic_shapes(beta):
+    scope = export.SymbolicScope()
+    specs = (_spec("b, m, k", scope), _spec("b, k, n", scope), BETA)
+    args = (_data((3, 5, 7), 0), _data((3, 7, 4), 1), jnp.float32(beta))
+    _check(lambda a, b, beta: LogSemiring(beta).matmul(a, b), specs, args, grad_argnums=(0, 1, 2))
+
+
+@pytest.mark.parametrize("semiring", [MaxPlus(), MinPlus()], ids=["maxplus", "minplus"])
+def test_tropical_matmul_exports_with_symbolic_shapes(semiring):
+    scope = export.SymbolicScope()
+    specs = (_spec("b, m, k", scope), _spec("b, k, n", scope))
+    args = (_data((2, 6, 19), 2), _data((2, 19, 5), 3))
+    _check(semiring.matmul, specs, args, grad_argnums=(0, 1))
+
+
+def test_large_static_matmul_exports_for_every_platform():
+    # Static shapes large enough for the CPU engine: the export carries it for cpu only.
+    a, b = _data((64, 64), 4), _data((64, 64), 5)
+    specs = (jax.ShapeDtypeStruct(a.shape, a.dtype),) * 2 + (BETA,)
+    _check(
+        lambda a, b, beta: LogSemiring(beta).matmul(a, b),
+        specs,
+        (a, b, jnp.float32(3.0)),
+        grad_argnums=(0, 1, 2),
+    )
+
+
+def test_einsum_and_closure_export_with_symbolic_shapes():
+    scope = export.SymbolicScope()
+    specs = (_spec("b, i, j", scope), _spec("b, j, k", scope), BETA)
+    args = (_data((2, 3, 4), 6), _data((2, 4, 5), 7), jnp.float32(0.5))
+    _check(
+        lambda x, y, beta: LogSemiring(beta).einsum("bij,bjk->bik", x, y),
+        specs,
+        args,
+        grad_argnums=(0, 1, 2),
+    )
+    w = -jnp.abs(_data((2, 4, 4), 8)) - 1.0
+    _check(
+        lambda w, beta: LogSemiring(beta).closure(w, num_squarings=6),
+        (_spec("b, n, n"), BETA),
+        (w, jnp.float32(1.0)),
+        grad_argnums=(0, 1),
+    )
+    _check(lambda w: MinPlus().closure(-w), (_spec("b, 4, 4"),), (w,))
+
+
+@pytest.mark.parametrize("method", ["sequential", "parallel"])
+def test_linear_chain_exports_with_symbolic_shapes(method):
+    dims = "b, T, K, K" if method == "sequential" else "b, 6, K, K"
+    pot = _data((2, 6, 3, 3), 9)
+    for semiring in (LogSemiring(1.0), MaxPlus()):
+        _check(
+            lambda p, semiring=semiring: linear_chain(p, semiring, method=method),
+            (_spec(dims),),
+            (pot,),
+        )
+
+
+def test_shortest_paths_dtw_and_divergence_export_with_symbolic_shapes():
+    w = jnp.abs(_data((2, 5, 5), 10))
+    _check(shortest_paths, (_spec("b, 5, 5"),), (w,))
+    _check(
+        lambda w: shortest_paths(w, LogSemiring(-3.0), num_squarings=5), (_spec("b, n, n"),), (w,)
+    )
+    cost = jnp.abs(_data((2, 4, 6), 11))
+    _check(dtw, (_spec("b, n, m"),), (cost,))
+    _check(lambda c: dtw(c, LogSemiring(-1.0)), (_spec("b, n, m"),), (cost,))
+    scope = export.SymbolicScope()
+    x, y = _data((2, 5, 3), 12), _data((2, 4, 3), 13)
+    _check(
+        lambda x, y: soft_dtw_divergence(x, y, gamma=0.5),
+        (_spec("b, n, d", scope), _spec("b, m, d", scope)),
+        (x, y),
+        grad_argnums=(0, 1),
+    )
