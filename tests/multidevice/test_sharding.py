@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from cases import CASES, DIFFERENTIABLE, loss
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -92,3 +93,27 @@ def test_semiring_matmul_sharded_value_and_gradient(mesh, semiring):
     chex.assert_trees_all_close(
         loss(a_s, b_s, semiring), loss(a, b, semiring), rtol=1e-4, atol=1e-4
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# Every public function of the β family under Auto and Explicit mesh axes (``jax.make_mesh``
+# defaults to Explicit in current JAX): the batch, the reduced axis or both sharded.
+
+
+@pytest.fixture(scope="module", params=["auto", "explicit"])
+def typed_mesh(request):
+    kind = {"auto": jax.sharding.AxisType.Auto, "explicit": jax.sharding.AxisType.Explicit}
+    return jax.make_mesh((2, 4), ("x", "y"), axis_types=(kind[request.param],) * 2)
+
+
+@pytest.mark.parametrize("spec", [P("x", None), P(None, "y"), P("x", "y")], ids=str)
+@pytest.mark.parametrize("case", list(CASES))
+def test_every_function_under_auto_and_explicit_meshes(typed_mesh, spec, case):
+    x = _data((16, 64), seed=4)
+    x = x.at[3].set(-jnp.inf).at[5, 7].set(jnp.inf).at[6, :8].set(1.0)
+    xs = jax.device_put(x, NamedSharding(typed_mesh, spec))
+    functions = [CASES[case]] + ([jax.grad(loss(case))] if case in DIFFERENTIABLE else [])
+    for f in functions:
+        with jax.set_mesh(typed_mesh):
+            got = jax.jit(f)(xs)
+        chex.assert_trees_all_close(got, jax.jit(f)(x), rtol=1e-5, atol=1e-6)
