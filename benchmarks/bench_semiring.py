@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks._timing import best_time, median_ratio, paired_times, table
-from softjax.semiring import LogSemiring, MaxPlus, MinPlus
+from softjax.semiring import LogSemiring, MaxPlus, MinPlus, _log_matmul_cpu, _log_matmul_definition
 
 
 def _temp_mib(fn, *args) -> float:
@@ -148,8 +148,38 @@ def run(quick: bool = False) -> list[dict]:
     )
     rows.append({"case": "grad of the broadcast form: temp MiB", "ratio": mib, "target": "-"})
 
+    rows += crossover(quick)
+
     print(f"n = {n}, float32, {jax.devices()[0].platform}")
     print(table(rows, ["case", "ratio", "target", "ms"]))
+    return rows
+
+
+def crossover(quick: bool = False) -> list[dict]:
+    """The definition against the CPU engine, value and gradient at β = 1, on (s, s) @ (s, s):
+    where the engine starts to pay (``_ENGINE_MIN_TERMS`` in softjax/semiring.py)."""
+    rows = []
+    rng = np.random.default_rng(1)
+    for s in (16, 32) if quick else (16, 32, 48, 64, 128):
+        a = jnp.asarray(rng.standard_normal((1, s, s)), jnp.float32)
+        b = jnp.asarray(rng.standard_normal((1, s, s)), jnp.float32)
+        beta = jnp.float32(1.0)
+        fns = {"definition": _log_matmul_definition, "engine": _log_matmul_cpu}
+        value = {k: jax.jit(f) for k, f in fns.items()}
+        grad = {
+            k + " grad": jax.jit(jax.grad(lambda a, b, beta, f=f: f(a, b, beta).sum(), (0, 1, 2)))
+            for k, f in fns.items()
+        }
+        t = paired_times(value | grad, a, b, beta, rounds=3 if quick else 7)
+        for suffix in ("", " grad"):
+            rows.append(
+                {
+                    "case": f"definition / engine{suffix}, {s}x{s}x{s}",
+                    "ratio": median_ratio(t, "definition" + suffix, "engine" + suffix),
+                    "target": "-",
+                    "ms": 1e3 * min(t["engine" + suffix]),
+                }
+            )
     return rows
 
 

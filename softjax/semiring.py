@@ -372,6 +372,8 @@ def _log_matmul(a, b, beta):
     if isinstance(k, int) and k == 0:  # no terms: every entry is the zero of the semiring
         shape = a.shape[:2] + b.shape[2:]
         return jnp.broadcast_to(jnp.where(beta < 0, _INF, -_INF).astype(a.dtype), shape)
+    # The loops run along k: unsplit there (the gradient goes back to the caller's sharding).
+    a, b = _whole_along(a, 2), _whole_along(b, 1)
     if not _engine_serves(a, b):
         return _log_matmul_definition(a, b, beta)
     return on_cpu(_log_matmul_cpu, _log_matmul_definition, a, b, beta)
@@ -382,7 +384,7 @@ def _maxplus_product(a, b):
     k = a.shape[-1]
     if isinstance(k, int) and k == 0:
         return jnp.full(a.shape[:2] + b.shape[2:], -_INF, a.dtype)
-    return _maxplus(a, b)
+    return _maxplus(_whole_along(a, 2), _whole_along(b, 1))
 
 
 # Compiled once per shape and dtype (β is an argument), so that eager calls do not retrace.
