@@ -15,14 +15,19 @@ optax code unchanged:
   :func:`polynomial`, :func:`logarithmic`, :func:`gumbel_softmax`) are factories returning an
   ``optax.Schedule``: a function from an integer step ``count`` (starting at 0) to β. They work
   under ``jit`` and ``vmap`` (``count`` may be a traced or batched array) and compose with
-  ``optax.join_schedules`` and ``optax.inject_hyperparams``. :func:`from_temperature`,
-  :func:`to_temperature` and :func:`clip` transform schedules.
+  ``optax.join_schedules`` and ``optax.inject_hyperparams``. ``count`` may have any integer
+  dtype, signed or unsigned, of any width (the steps since ``transition_begin`` are counted
+  without wrapping around), or a floating dtype (a NaN count gives a NaN β).
+  :func:`from_temperature`, :func:`to_temperature` and :func:`clip` transform schedules.
 - **Stateful** schedules (:func:`entropy_target`, :func:`on_plateau`) follow
   ``optax.schedules.StatefulSchedule``: ``init()`` returns a ``NamedTuple`` state,
   ``update(state, **extra_args)`` advances it from a measurement (an entropy, a loss) and
   ``schedule(state)`` reads β. Passed to ``optax.inject_hyperparams``, they show their current β in
   ``state.hyperparams`` and are updated from the extra arguments given to the optimiser's
   ``update``.
+
+:func:`with_beta` wraps an optax optimiser so that its state carries the β of the coming update, for
+any of the schedules above or a plain number; :func:`beta_of` reads it from the optimiser state.
 
 Static arguments are checked when the schedule is built: a wrong one raises ``ValueError`` or
 ``TypeError`` naming the argument, what was expected and what arrived.
@@ -43,6 +48,8 @@ from jax.typing import ArrayLike
 __all__ = [
     "EntropyTargetState",
     "OnPlateauState",
+    "WithBetaState",
+    "beta_of",
     "clip",
     "constant",
     "cosine",
@@ -55,15 +62,27 @@ __all__ = [
     "on_plateau",
     "polynomial",
     "to_temperature",
+    "with_beta",
 ]
 
 
 # --------------------------------------------------------------------------------------------------
 # Argument checks
 
+_INT32_MAX = int(np.iinfo(np.int32).max)
+
+
+def _default_float() -> np.dtype:
+    """The default float dtype: float32, or float64 with x64 enabled."""
+    return jnp.zeros((), dtype=float).dtype
+
 
 def _real(name: str, value, *, finite: bool = True) -> float:
-    """Returns ``value`` as a Python float, or raises naming ``name`` if it is not a real number."""
+    """Returns ``value`` as a Python float, or raises naming ``name`` if it is not a real number.
+
+    A finite value whose magnitude exceeds the largest finite number of the default float dtype is
+    rejected: it would turn into ``inf`` inside the schedule.
+    """
     is_real_array = (
         isinstance(value, np.ndarray | jax.Array)
         and value.shape == ()
@@ -76,14 +95,46 @@ def _real(name: str, value, *, finite: bool = True) -> float:
         raise ValueError(f"{name} must not be NaN, got {out}")
     if finite and math.isinf(out):
         raise ValueError(f"{name} must be finite, got {out}")
+    dtype = _default_float()
+    largest = float(jnp.finfo(dtype).max)
+    if math.isfinite(out) and abs(out) > largest:
+        raise ValueError(
+            f"{name} must be representable in the default float dtype {dtype} "
+            f"(|{name}| <= {largest:.6g}; enable jax_enable_x64 for float64), got {out}"
+        )
     return out
 
 
+def _normal(name: str, value: float) -> float:
+    """Raises unless the nonzero ``value`` is a normal number of the default float dtype.
+
+    XLA may flush subnormal numbers to zero, which would turn a nonzero β, temperature or scale
+    into zero.
+    """
+    dtype = _default_float()
+    tiny = float(jnp.finfo(dtype).tiny)
+    if abs(value) < tiny:
+        raise ValueError(
+            f"{name} must be of magnitude >= {tiny:.6g}, the smallest normal number of the "
+            f"default float dtype {dtype} (enable jax_enable_x64 for float64), got {value}"
+        )
+    return value
+
+
 def _int(name: str, value) -> int:
-    """Returns ``value`` as a Python int, or raises naming ``name`` if it is not an integer."""
+    """Returns ``value`` as a Python int, or raises naming ``name`` if it is not an integer.
+
+    The value must fit in int32, the dtype of optax step counts.
+    """
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {value!r}")
-    return int(value)
+    out = int(value)
+    if out > _INT32_MAX:
+        raise ValueError(
+            f"{name} must be <= {_INT32_MAX} (the largest int32, the dtype of step counts), "
+            f"got {out}"
+        )
+    return out
 
 
 def _steps(transition_steps, transition_begin) -> tuple[int, int]:
@@ -106,6 +157,32 @@ def _float(x: ArrayLike) -> jax.Array:
     return jnp.asarray(x, dtype=float)
 
 
+def _steps_since(count: ArrayLike, begin: int, cap: int | None = None) -> jax.Array:
+    """The steps done since ``begin``, ``clip(count - begin, 0, cap)``, without wrapping.
+
+    An integer ``count`` keeps its dtype (signed or unsigned, any width): the difference is formed
+    only where ``count >= begin``, so it cannot wrap around or overflow, and a ``begin`` beyond the
+    range of the dtype means no step is done yet. A floating ``count`` is computed in at least the
+    default float dtype; a NaN count gives NaN.
+    """
+    count = jnp.asarray(count)
+    dtype = count.dtype
+    if jnp.issubdtype(dtype, jnp.integer):
+        largest = int(jnp.iinfo(dtype).max)
+        if begin > largest:
+            return jnp.zeros_like(count)
+        begin_in_dtype = jnp.asarray(begin, dtype)
+        done = jnp.maximum(count, begin_in_dtype) - begin_in_dtype  # in [0, largest - begin]
+        if cap is not None and cap < largest - begin:
+            done = jnp.minimum(done, jnp.asarray(cap, dtype))
+        return done
+    if jnp.issubdtype(dtype, jnp.floating):
+        count = count.astype(jnp.promote_types(dtype, _default_float()))
+        done = jnp.maximum(count - begin, 0.0)
+        return done if cap is None else jnp.minimum(done, cap)
+    raise TypeError(f"count must be an integer or floating array, got dtype {dtype}")
+
+
 def _interpolate(
     init_value: float,
     end_value: float,
@@ -120,12 +197,11 @@ def _interpolate(
     """
 
     def schedule(count: ArrayLike) -> jax.Array:
-        done = jnp.clip(jnp.asarray(count) - transition_begin, 0, transition_steps)
-        frac = _float(done) / transition_steps
-        w = weight(frac)
+        done = _steps_since(count, transition_begin, transition_steps)
+        w = weight(_float(done) / transition_steps)
         value = (1.0 - w) * init_value + w * end_value
-        value = jnp.where(frac <= 0.0, init_value, value)
-        return jnp.where(frac >= 1.0, end_value, value)
+        value = jnp.where(done <= 0, init_value, value)
+        return jnp.where(done >= transition_steps, end_value, value)
 
     return schedule
 
@@ -224,14 +300,22 @@ def exponential(
     a straight line in :math:`\log |\beta|`: halfway through the steps β is the geometric mean of
     its endpoints, and each step multiplies β (divides the temperature) by the same factor. This is
     the classic geometric cooling of simulated annealing. Both endpoints must be nonzero and of the
-    same sign: a negative pair anneals towards a sharper soft minimum.
+    same sign: a negative pair anneals towards a sharper soft minimum. A decreasing magnitude
+    (``|end_value| < |init_value|``) heats up geometrically; equal endpoints give a constant.
+
+    β is computed as :math:`\operatorname{sign}(\beta_\text{init}) \exp\big((1 - s) \log
+    |\beta_\text{init}| + s \log |\beta_\text{end}|\big)`, so every value lies between the
+    endpoints (it is finite even when their ratio is not representable, e.g. from ``1e-30`` to
+    ``1e30`` in float32) and the endpoints are returned exactly.
 
     Like ``optax.linear_schedule``: β holds ``init_value`` for ``count < transition_begin`` and
     ``end_value`` from ``count >= transition_begin + transition_steps`` on.
 
     Args:
-      init_value: β at the start; finite and nonzero.
-      end_value: β at the end; finite, nonzero and of the sign of ``init_value``.
+      init_value: β at the start; finite and nonzero, of magnitude within the normal range of the
+        default float dtype (from about ``1.2e-38`` to ``3.4e38`` in float32).
+      end_value: β at the end; finite, nonzero, of the sign of ``init_value`` and of magnitude
+        within the normal range of the default float dtype.
       transition_steps: :math:`S`, the number of steps of the transition; must be > 0.
       transition_begin: :math:`t_0`, the number of steps before the transition starts; must be
         >= 0.
@@ -262,13 +346,20 @@ def exponential(
             "end_value must be nonzero and of the same sign as init_value for an exponential "
             f"schedule, got init_value={init_value} and end_value={end_value}"
         )
-    ratio = end_value / init_value
+    _normal("init_value", init_value)
+    _normal("end_value", end_value)
+    sign = math.copysign(1.0, init_value)
+    log_init, log_end = math.log(abs(init_value)), math.log(abs(end_value))
+    smallest, largest = sorted((abs(init_value), abs(end_value)))
 
     def schedule(count: ArrayLike) -> jax.Array:
-        done = jnp.clip(jnp.asarray(count) - transition_begin, 0, transition_steps)
+        done = _steps_since(count, transition_begin, transition_steps)
         frac = _float(done) / transition_steps
-        value = init_value * jnp.power(_float(ratio), frac)
-        return jnp.where(frac >= 1.0, end_value, value)
+        # log|β| moves linearly: every intermediate lies between the endpoints, whatever their
+        # ratio; the clip removes the rounding of exp at the ends.
+        magnitude = jnp.clip(jnp.exp(log_init + frac * (log_end - log_init)), smallest, largest)
+        value = jnp.where(done <= 0, init_value, sign * magnitude)
+        return jnp.where(done >= transition_steps, end_value, value)
 
     return schedule
 
@@ -399,7 +490,8 @@ def logarithmic(
     without bound, but very slowly; ``max_value`` caps it.
 
     Args:
-      c: the cooling constant :math:`c`; finite and > 0. Larger ``c`` cools more slowly.
+      c: the cooling constant :math:`c`; finite and > 0 (at least about ``1.3e-37`` in float32,
+        so that β stays finite). Larger ``c`` cools more slowly.
       transition_begin: :math:`t_0`, the number of steps during which β holds
         :math:`\log(2) / c` before it starts to grow; must be >= 0.
       max_value: :math:`\beta_\text{max}`, the largest β returned; > 0, ``inf`` (the default) for
@@ -425,6 +517,13 @@ def logarithmic(
     c = _real("c", c)
     if c <= 0.0:
         raise ValueError(f"c must be > 0, got {c}")
+    # log(t + 2) <= log(2**64) for every count: this keeps β finite in the default float dtype.
+    smallest_c = math.log(2.0**64) / float(jnp.finfo(_default_float()).max)
+    if c < smallest_c:
+        raise ValueError(
+            f"c must be >= {smallest_c:.6g} so that log(count + 2) / c is finite in the default "
+            f"float dtype {_default_float()} (enable jax_enable_x64 for float64), got {c}"
+        )
     transition_begin = _int("transition_begin", transition_begin)
     if transition_begin < 0:
         raise ValueError(f"transition_begin must be >= 0, got {transition_begin}")
@@ -433,7 +532,7 @@ def logarithmic(
         raise ValueError(f"max_value must be > 0, got {max_value}")
 
     def schedule(count: ArrayLike) -> jax.Array:
-        t = jnp.maximum(_float(count) - transition_begin, 0.0)
+        t = _float(_steps_since(count, transition_begin))
         return jnp.minimum(jnp.log(t + 2.0) / c, max_value)
 
     return schedule
@@ -448,7 +547,8 @@ def gumbel_softmax(
 ) -> optax.Schedule:
     r"""The temperature annealing of the Gumbel-softmax paper, as β.
 
-    With :math:`t' = N \lfloor t / N \rfloor` the step rounded down to a multiple of ``every``,
+    With :math:`t' = N \lfloor \max(t, 0) / N \rfloor` the step rounded down to a multiple of
+    ``every``,
 
     .. math::
         \tau_t = \max\left(\tau_\text{min},\ \tau_0\, e^{-r t'}\right), \qquad
@@ -459,9 +559,11 @@ def gumbel_softmax(
     :math:`\tau_\text{min} = 0.5`, :math:`r \in \{10^{-5}, 10^{-4}\}`, :math:`N = 500`).
 
     Args:
-      tau0: :math:`\tau_0`, the initial temperature; finite and > 0.
+      tau0: :math:`\tau_0`, the initial temperature; finite, > 0 and a normal number of the
+        default float dtype.
       rate: :math:`r`, the decay rate per step; finite and >= 0.
-      tau_min: :math:`\tau_\text{min}`, the smallest temperature; finite, > 0 and <= ``tau0``.
+      tau_min: :math:`\tau_\text{min}`, the smallest temperature; finite, > 0, <= ``tau0`` and a
+        normal number of the default float dtype (so that :math:`1/\tau_\text{min}` is finite).
       every: :math:`N`, the number of steps between updates; an int >= 1.
 
     Returns:
@@ -481,18 +583,24 @@ def gumbel_softmax(
     tau0 = _real("tau0", tau0)
     if tau0 <= 0.0:
         raise ValueError(f"tau0 must be > 0, got {tau0}")
+    _normal("tau0", tau0)
     rate = _real("rate", rate)
     if rate < 0.0:
         raise ValueError(f"rate must be >= 0, got {rate}")
     tau_min = _real("tau_min", tau_min)
     if not 0.0 < tau_min <= tau0:
         raise ValueError(f"tau_min must be > 0 and <= tau0={tau0}, got {tau_min}")
+    _normal("tau_min", tau_min)  # so that β = 1 / tau_min is finite
     every = _int("every", every)
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
 
     def schedule(count: ArrayLike) -> jax.Array:
-        t = jnp.floor_divide(jnp.asarray(count), every) * every
+        done = _steps_since(count, 0)
+        if jnp.issubdtype(done.dtype, jnp.integer) and every > jnp.iinfo(done.dtype).max:
+            t = jnp.zeros_like(done)  # no count of this dtype reaches the first update
+        else:
+            t = jnp.floor_divide(done, jnp.asarray(every, done.dtype)) * every
         tau = jnp.maximum(tau_min, tau0 * jnp.exp(-rate * _float(t)))
         return 1.0 / tau
 
@@ -625,6 +733,21 @@ def clip(
 # Stateful schedules
 
 
+def _scalar_measurement(name: str, value: ArrayLike) -> jax.Array:
+    """``value`` as an array, or raises at trace time if its (static) shape is not ``()``."""
+    value = jnp.asarray(value)
+    if value.shape != ():
+        raise ValueError(f"{name} must be a scalar, got an array of shape {value.shape}")
+    return value
+
+
+def _keep_unless(valid: jax.Array, new_state, old_state):
+    """``new_state`` where ``valid``, else ``old_state``, leaf by leaf."""
+    return jax.tree.map(
+        lambda new, old: jnp.where(valid, new, old).astype(old.dtype), new_state, old_state
+    )
+
+
 class EntropyTargetState(NamedTuple):
     """State of :func:`entropy_target`."""
 
@@ -669,10 +792,10 @@ class _EntropyTarget:
         self, state: EntropyTargetState, *, entropy: ArrayLike, **extra_args
     ) -> EntropyTargetState:
         del extra_args
+        entropy = _scalar_measurement("entropy", entropy)
         dtype = state.log_beta.dtype
-        error = jnp.asarray(entropy).astype(dtype) - self.target_entropy
-        # A NaN measurement is skipped: it would otherwise make β NaN for good.
-        sign = jnp.where(jnp.isnan(error), 0.0, jnp.sign(error)).astype(dtype)
+        error = entropy.astype(dtype) - self.target_entropy
+        sign = jnp.sign(error).astype(dtype)
         agreement = sign * state.last_sign
         step = jnp.where(agreement > 0, state.step * self.increase, state.step)
         step = jnp.where(agreement < 0, state.step * self.decrease, step)
@@ -683,11 +806,15 @@ class _EntropyTarget:
         # After a crossing the next step may not grow (iRprop-): this keeps the step shrinking when
         # the entropy arrives one or two updates late, as it does through optax.inject_hyperparams.
         last_sign = jnp.where(agreement < 0, 0.0, sign).astype(dtype)
-        return EntropyTargetState(log_beta=log_beta, step=step, last_sign=last_sign)
+        new_state = EntropyTargetState(log_beta=log_beta, step=step, last_sign=last_sign)
+        # A NaN or infinite entropy carries no information (the entropy of a distribution over
+        # finitely many outcomes is finite): the whole state is kept.
+        return _keep_unless(jnp.isfinite(entropy), new_state, state)
 
     def __call__(self, state: EntropyTargetState, **extra_args) -> jax.Array:
         del extra_args
-        return jnp.exp(state.log_beta)
+        # The clip removes the rounding of exp at the bounds.
+        return jnp.clip(jnp.exp(state.log_beta), self.beta_min, self.beta_max)
 
 
 def entropy_target(
@@ -734,14 +861,18 @@ def entropy_target(
     hundredths of a nat in about a hundred updates, also when the measured entropy arrives one or
     two updates late. Once settled, β moves by factors :math:`e^{\pm\delta_\text{min}}` around the
     solution; a drifting distribution is followed because the step grows again as soon as the
-    error keeps its sign. A NaN entropy leaves the state unchanged. Since only the sign of the
+    error keeps its sign. A NaN or infinite entropy leaves the whole state unchanged (β, the step
+    and the sign kept for the next update), as if the update had not happened. ``entropy`` must be
+    a scalar: an array of another shape raises ``ValueError`` when ``update`` is traced (average a
+    batch of entropies first). Since only the sign of the
     error is used, any unit (nats or bits) works as long as ``entropy`` and ``target_entropy``
     agree.
 
     A target that no β in ``[beta_min, beta_max]`` reaches (below the entropy of the ties at the
     maximum, or above :math:`\log n`) drives β to the bound. With ``optax.inject_hyperparams``
     the β recorded in ``state.hyperparams`` is the one used for that update, i.e. the value before
-    the schedule state advances with the ``entropy`` passed to the same update.
+    the schedule state advances with the ``entropy`` passed to the same update. :func:`with_beta`
+    and :func:`beta_of` give instead the β of the coming update.
 
     Args:
       target_entropy: :math:`H^\star`, the entropy to reach; finite and >= 0.
@@ -752,7 +883,7 @@ def entropy_target(
       max_step: :math:`\delta_\text{max}` >= ``min_step``, the largest step in :math:`\log \beta`.
       increase: :math:`\eta^+` >= 1, the growth of the step while the error keeps its sign.
       decrease: :math:`\eta^-` in (0, 1), the shrinkage of the step when the error changes sign.
-      beta_min: the smallest β; finite and > 0.
+      beta_min: the smallest β; finite, > 0 and a normal number of the default float dtype.
       beta_max: the largest β; finite and > ``beta_min``.
 
     Returns:
@@ -790,6 +921,7 @@ def entropy_target(
     beta_min = _real("beta_min", beta_min)
     if beta_min <= 0.0:
         raise ValueError(f"beta_min must be > 0, got {beta_min}")
+    _normal("beta_min", beta_min)
     beta_max = _real("beta_max", beta_max)
     if beta_max <= beta_min:
         raise ValueError(f"beta_max must be > beta_min={beta_min}, got {beta_max}")
@@ -870,10 +1002,10 @@ class _OnPlateau:
 
     def update(self, state: OnPlateauState, *, value: ArrayLike, **extra_args) -> OnPlateauState:
         del extra_args
-        value = jnp.asarray(value).astype(state.best_value.dtype)
+        value = _scalar_measurement("value", value).astype(state.best_value.dtype)
         best = state.best_value
         threshold = jnp.where(jnp.isinf(best), best, best - (self.rtol * jnp.abs(best) + self.atol))
-        improved = value < threshold  # False for NaN
+        improved = value < threshold
         best = jnp.where(improved, value, best)
 
         in_cooldown = state.cooldown_count > 0
@@ -886,9 +1018,11 @@ class _OnPlateau:
             raise_beta, self.cooldown, jnp.maximum(state.cooldown_count - 1, 0)
         ).astype(jnp.int32)
         plateau = jnp.where(raise_beta, 0, plateau).astype(jnp.int32)
-        return OnPlateauState(
+        new_state = OnPlateauState(
             beta=beta, best_value=best, plateau_count=plateau, cooldown_count=cooldown
         )
+        # A NaN value is no measurement: the whole state is kept.
+        return _keep_unless(~jnp.isnan(value), new_state, state)
 
     def __call__(self, state: OnPlateauState, **extra_args) -> jax.Array:
         del extra_args
@@ -913,22 +1047,28 @@ def on_plateau(
     .. math::
         v < v_\text{best} - (\text{rtol} \cdot |v_\text{best}| + \text{atol}),
 
-    where :math:`v_\text{best}` is the best value seen so far (the first value always improves; a
-    NaN value never does). After ``patience`` consecutive updates without improvement, β is
-    multiplied by ``factor`` (up to ``max_value``), the count of updates without improvement
-    restarts from zero, and a cooldown of ``cooldown`` updates begins during which updates without
-    improvement are not counted. The best value is kept across raises, so a relaxation whose loss
+    where :math:`v_\text{best}` is the best value seen so far (the first value below ``+inf``
+    always improves). After ``patience`` consecutive updates without improvement, β is multiplied
+    by ``factor`` (up to ``max_value``), the count of updates without improvement restarts from
+    zero, and a cooldown of ``cooldown`` updates begins during which updates without improvement
+    are not counted. The best value is kept across raises, so a relaxation whose loss
     grows with β raises β again every ``patience + cooldown`` updates until ``max_value``.
+
+    A NaN value leaves the whole state unchanged, as if the update had not happened; ``+inf``
+    (e.g. a diverged loss) never improves and counts towards the patience. ``value`` must be a
+    scalar: an array of another shape raises ``ValueError`` when ``update`` is traced.
 
     The semantics follow ``optax.contrib.reduce_on_plateau``, turned around to sharpen a soft
     relaxation (raise β, lower the temperature) instead of lowering a learning rate; the relative
     tolerance is measured against :math:`|v_\text{best}|` so negative values work too. With
     ``optax.inject_hyperparams`` the β recorded in ``state.hyperparams`` is the one used for that
-    update, i.e. the value before the schedule state advances with the ``value`` passed to it.
+    update, i.e. the value before the schedule state advances with the ``value`` passed to it;
+    :func:`with_beta` and :func:`beta_of` give instead the β of the coming update.
 
     Args:
-      init_value: the initial β; finite and > 0.
-      factor: the factor applied to β on a plateau; finite and > 1.
+      init_value: the initial β; finite, > 0 and a normal number of the default float dtype.
+      factor: the factor applied to β on a plateau; finite and > 1. Without ``max_value``, β
+        reaches ``inf`` (the hard arg max) when the product overflows.
       patience: the number of updates without improvement before β is raised; an int >= 1.
       cooldown: the number of updates after a raise during which no plateau is counted; an int
         >= 0.
@@ -959,6 +1099,7 @@ def on_plateau(
     init_value = _real("init_value", init_value)
     if init_value <= 0.0:
         raise ValueError(f"init_value must be > 0, got {init_value}")
+    _normal("init_value", init_value)
     factor = _real("factor", factor)
     if factor <= 1.0:
         raise ValueError(f"factor must be > 1 (it raises beta), got {factor}")
@@ -978,3 +1119,195 @@ def on_plateau(
     if max_value < init_value:
         raise ValueError(f"max_value must be >= init_value={init_value}, got {max_value}")
     return _OnPlateau(init_value, factor, patience, cooldown, rtol, atol, max_value)
+
+
+# --------------------------------------------------------------------------------------------------
+# β inside an optax optimiser
+
+
+class WithBetaState(NamedTuple):
+    """State of :func:`with_beta`."""
+
+    count: jax.Array  # shape (), int32: the number of updates done
+    beta: jax.Array  # shape (), float: β for the coming update, read by beta_of
+    beta_state: optax.OptState  # the controller's state; optax.EmptyState() otherwise
+    inner_state: optax.OptState  # the state of the wrapped optimiser
+
+
+def _as_transformation(optimizer) -> optax.GradientTransformationExtraArgs:
+    """``optimizer`` as a transformation that accepts (and may ignore) extra arguments."""
+    if isinstance(optimizer, optax.GradientTransformation):
+        return optax.with_extra_args_support(optimizer)
+    if callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None)):
+        # e.g. optax.MultiSteps, whose update accepts extra arguments.
+        return optax.GradientTransformationExtraArgs(optimizer.init, optimizer.update)
+    raise TypeError(
+        f"optimizer must be an optax.GradientTransformation, got {type(optimizer).__name__}: "
+        f"{optimizer!r}"
+    )
+
+
+def with_beta(optimizer, beta) -> optax.GradientTransformationExtraArgs:
+    r"""Carries an annealed β alongside an optax optimiser, for the loss to read.
+
+    The returned transformation applies ``optimizer`` unchanged and keeps, in its state, the β that
+    the loss should use for the coming update. :func:`beta_of` reads it from the optimiser state,
+    wherever the wrapped optimiser sits in a chain or wrapper.
+
+    **No lag.** Before update :math:`k = 0, 1, \ldots` (i.e. after :math:`k` calls to
+    ``update``), ``beta_of(state)`` is
+
+    - ``beta`` itself for a number;
+    - ``beta(k)`` for a schedule (a callable of the step ``count``);
+    - ``beta(controller_state)`` for a stateful controller such as :func:`entropy_target` or
+      :func:`on_plateau`, whose state has been advanced by ``controller.update(state,
+      **extra_args)`` with the extra arguments (``entropy=``, ``value=``, …) of each of the
+      :math:`k` updates done.
+
+    So the loss of step :math:`k` is computed at :math:`\beta_k`, its measurement is passed to the
+    same update, and that update produces the state holding :math:`\beta_{k+1}`. (With
+    ``optax.inject_hyperparams``, ``state.hyperparams`` shows instead the value used by the update
+    that has just happened, one step behind.)
+
+    Extra keyword arguments of ``update`` go both to the controller and to ``optimizer`` when it is
+    an ``optax.GradientTransformationExtraArgs``; a plain ``optax.GradientTransformation`` does not
+    receive them (``optax.with_extra_args_support``). The β itself is not passed to ``optimizer``.
+
+    Inside ``optax.MultiSteps(with_beta(...), every_k_schedule=k)``, the state of the wrapped
+    optimiser, hence β, changes only when the accumulated update is applied: β stays the same over
+    the :math:`k` mini-steps of an update and advances once per applied update (``beta(j)`` after
+    :math:`j` applied updates); a controller sees the extra arguments of the last mini-step of each
+    update only.
+
+    Args:
+      optimizer: an ``optax.GradientTransformation`` (or
+        ``optax.GradientTransformationExtraArgs``, or an object with optax's ``init`` and
+        ``update``, such as ``optax.MultiSteps``).
+      beta: a real number (``±inf`` allowed), an ``optax.Schedule`` ``count -> β`` returning a
+        scalar, or an ``optax.schedules.StatefulSchedule`` (``init()``, ``update(state,
+        **extra_args)``, ``__call__(state)``) such as :func:`entropy_target`.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` whose state is a :class:`WithBetaState`
+      ``(count, beta, beta_state, inner_state)``; its updates are those of ``optimizer``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import optax
+      >>> from softjax import schedules
+      >>> optimizer = schedules.with_beta(optax.adam(1e-2), schedules.linear(0.0, 10.0, 10))
+      >>> params = jnp.zeros(3)
+      >>> state = optimizer.init(params)
+      >>> betas = []
+      >>> for _ in range(4):
+      ...     betas.append(f"{float(schedules.beta_of(state)):.1f}")  # β for this step's loss
+      ...     updates, state = optimizer.update(jnp.ones(3), state, params)
+      ...     params = optax.apply_updates(params, updates)
+      >>> print(betas)
+      ['0.0', '1.0', '2.0', '3.0']
+    """
+    inner = _as_transformation(optimizer)
+    if isinstance(beta, optax.schedules.StatefulSchedule):
+        controller, schedule = beta, None
+    elif callable(beta):
+        controller, schedule = None, beta
+    else:
+        controller, schedule = None, None
+        number = _real("beta", beta, finite=False)
+
+    def beta_value(count: jax.Array, beta_state) -> jax.Array:
+        if controller is not None:
+            value = controller(beta_state)
+        elif schedule is not None:
+            value = schedule(count)
+        else:
+            value = number
+        value = jnp.asarray(value)
+        if value.shape != ():
+            raise ValueError(f"beta must give a scalar β, got an array of shape {value.shape}")
+        return value.astype(_default_float())
+
+    def init_fn(params) -> WithBetaState:
+        count = jnp.zeros((), jnp.int32)
+        beta_state = controller.init() if controller is not None else optax.EmptyState()
+        return WithBetaState(
+            count=count,
+            beta=beta_value(count, beta_state),
+            beta_state=beta_state,
+            inner_state=inner.init(params),
+        )
+
+    def update_fn(updates, state: WithBetaState, params=None, **extra_args):
+        updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
+        count = optax.safe_increment(state.count)
+        beta_state = state.beta_state
+        if controller is not None:
+            beta_state = controller.update(beta_state, **extra_args)
+        new_state = WithBetaState(
+            count=count,
+            beta=beta_value(count, beta_state),
+            beta_state=beta_state,
+            inner_state=inner_state,
+        )
+        return updates, new_state
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def _find_with_beta(tree) -> list[WithBetaState]:
+    """Every :class:`WithBetaState` node in the pytree ``tree``, outermost first."""
+    found = []
+    nodes = jax.tree_util.tree_leaves(tree, is_leaf=lambda node: isinstance(node, WithBetaState))
+    for node in nodes:
+        if isinstance(node, WithBetaState):
+            found.append(node)
+            found.extend(_find_with_beta((node.beta_state, node.inner_state)))
+    return found
+
+
+def beta_of(opt_state) -> jax.Array:
+    r"""The β the loss should use for the coming update, read from a :func:`with_beta` state.
+
+    Before update :math:`k = 0, 1, \ldots` this is ``beta(k)`` for a schedule and the current β
+    of a stateful controller, without lag (see :func:`with_beta`). The :class:`WithBetaState` is
+    found anywhere in the structure of ``opt_state``: inside ``optax.chain``,
+    ``optax.MultiSteps``, ``optax.inject_hyperparams`` or any tuple, ``NamedTuple``, list or dict.
+    The search follows the (static) pytree structure, so ``beta_of`` works under ``jit``.
+
+    Args:
+      opt_state: the state of an optimiser that contains exactly one :func:`with_beta`.
+
+    Returns:
+      β, a scalar array in the default float dtype.
+
+    Raises:
+      ValueError: if ``opt_state`` contains no :class:`WithBetaState` or more than one.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import optax
+      >>> from softjax import schedules
+      >>> optimizer = optax.chain(
+      ...     optax.clip_by_global_norm(1.0),
+      ...     schedules.with_beta(optax.sgd(0.1), schedules.exponential(0.5, 8.0, 4)),
+      ... )
+      >>> state = optimizer.init(jnp.zeros(2))
+      >>> print(f"{float(schedules.beta_of(state)):.2f}")
+      0.50
+      >>> _, state = optimizer.update(jnp.ones(2), state)
+      >>> print(f"{float(schedules.beta_of(state)):.2f}")
+      1.00
+    """
+    found = _find_with_beta(opt_state)
+    if not found:
+        raise ValueError(
+            "opt_state must contain the state of an optimiser built with "
+            f"softjax.schedules.with_beta, got a {type(opt_state).__name__} without one"
+        )
+    if len(found) > 1:
+        raise ValueError(
+            "opt_state must contain the state of exactly one optimiser built with "
+            f"softjax.schedules.with_beta, got {len(found)}; call beta_of on the part of the "
+            "state that holds the one you mean"
+        )
+    return found[0].beta

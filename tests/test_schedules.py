@@ -1,6 +1,7 @@
 """Tests of softjax.schedules: stateless β schedules, their transformations and stateful ones."""
 
 import math
+import re
 
 import chex
 import hypothesis.strategies as st
@@ -446,10 +447,10 @@ def test_on_plateau_tolerances():
     schedule = schedules.on_plateau(1.0, patience=1, rtol=0.0, atol=0.5)
     betas, _ = _run_plateau(schedule, [2.0, 1.6, 1.0])
     assert betas == [1.0, 2.0, 2.0]
-    # A NaN value never improves.
+    # A NaN value is skipped: it neither improves nor counts towards the patience.
     schedule = schedules.on_plateau(1.0, patience=2)
-    betas, state = _run_plateau(schedule, [1.0, jnp.nan, jnp.nan])
-    assert betas == [1.0, 1.0, 2.0]
+    betas, state = _run_plateau(schedule, [1.0, jnp.nan, jnp.nan, 1.0, jnp.nan, 1.0])
+    assert betas == [1.0, 1.0, 1.0, 1.0, 1.0, 2.0]
     chex.assert_trees_all_close(state.best_value, 1.0)
 
 
@@ -545,3 +546,417 @@ def test_error_message_names_value():
 def test_numpy_and_jax_scalars_are_accepted():
     schedule = schedules.linear(np.float32(1.0), jnp.asarray(3.0), np.int64(4), np.int32(1))
     chex.assert_trees_all_close(schedule(jnp.arange(6)), jnp.array([1.0, 1.0, 1.5, 2.0, 2.5, 3.0]))
+
+
+# ------------------------------------------------------------------------------------------------
+# Counts of every dtype, extreme endpoints and large static arguments, in float32 and float64
+
+PRECISIONS = [False, True]  # jax_enable_x64
+
+# (name, factory) with a transition from step 100 to step 110; each built inside the x64 setting.
+COUNTED = [
+    ("linear", lambda: schedules.linear(0.0, 1.0, 10, transition_begin=100)),
+    ("cosine", lambda: schedules.cosine(2.0, 1.0, 10, transition_begin=100)),
+    ("exponential", lambda: schedules.exponential(0.5, 8.0, 10, transition_begin=100)),
+    ("polynomial", lambda: schedules.polynomial(1.0, 3.0, 2.0, 10, transition_begin=100)),
+    ("logarithmic", lambda: schedules.logarithmic(0.5, transition_begin=100)),
+    ("gumbel_softmax", lambda: schedules.gumbel_softmax(rate=0.01, every=100)),
+    ("late_linear", lambda: schedules.linear(0.0, 1.0, 10, transition_begin=1000)),
+    ("late_gumbel_softmax", lambda: schedules.gumbel_softmax(rate=0.01, every=1000)),
+]
+COUNT_DTYPES = ["uint8", "uint16", "uint32", "int8", "int16", "int32", "float32"]
+
+
+@pytest.mark.parametrize("x64", PRECISIONS)
+@pytest.mark.parametrize("transform", TRANSFORMS)
+@pytest.mark.parametrize("dtype", COUNT_DTYPES)
+@pytest.mark.parametrize("name, make", COUNTED, ids=[name for name, _ in COUNTED])
+def test_counts_of_every_dtype_do_not_wrap(name, make, dtype, transform, x64):
+    with jax.enable_x64(x64):
+        schedule = make()
+        dtypes = [dtype] + (["uint64", "int64", "float64"] if x64 and dtype == "int32" else [])
+        for count_dtype in dtypes:
+            largest = jnp.iinfo(count_dtype).max if "int" in count_dtype else 2000
+            smallest = jnp.iinfo(count_dtype).min if "int" in count_dtype else -3.0
+            counts = [c for c in (0, 5, 99, 100, 105, 110, 127, 255, 1200) if c <= largest]
+            counts = [smallest, *counts, largest]
+            out = transform(schedule)(jnp.asarray(counts, count_dtype))
+            # The reference: the same schedule at the same steps as floats (negatives held at 0).
+            reference = [schedule(jnp.asarray(max(float(c), 0.0), float)) for c in counts]
+            chex.assert_trees_all_close(out, jnp.stack(reference), rtol=1e-6)
+            assert out.dtype == jnp.zeros((), float).dtype
+            assert np.all(np.isfinite(np.asarray(out)))
+
+
+def test_counts_before_a_late_begin_hold_the_initial_value():
+    schedule = schedules.linear(0.0, 1.0, 10, transition_begin=100)
+    for dtype in (jnp.uint8, jnp.uint16, jnp.uint32, jnp.int8):
+        assert float(schedule(jnp.asarray(5, dtype))) == 0.0
+        assert float(jax.jit(schedule)(jnp.asarray(5, dtype))) == 0.0
+    # A float count is accepted (fractional steps interpolate); a NaN count gives NaN.
+    chex.assert_trees_all_close(schedule(jnp.float32(102.5)), 0.25)
+    assert math.isnan(float(schedule(jnp.float32(jnp.nan))))
+    with pytest.raises(TypeError, match="count must be an integer or floating array, got dtype"):
+        schedule(jnp.asarray(True))
+
+
+EXTREME_EXPONENTIAL = [
+    (1e-30, 1e30, False),
+    (1e30, 1e-30, False),
+    (2e-38, 3e38, False),
+    (-1e-30, -1e30, False),
+    (0.25, 0.25, False),
+    (-3.0, -3.0, False),
+    (1e-40, 1.0, True),
+    (1e-300, 1e300, True),
+    (1e300, 1e-300, True),
+]
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+@pytest.mark.parametrize("init, end, x64", EXTREME_EXPONENTIAL)
+def test_exponential_interpolates_in_log_space(init, end, x64, transform):
+    with jax.enable_x64(x64):
+        schedule = transform(schedules.exponential(init, end, 10, transition_begin=2))
+        values = np.asarray(schedule(jnp.arange(15)), np.float64)
+        dtype = jnp.zeros((), float).dtype
+        assert np.all(np.isfinite(values)) and np.all(values != 0.0)
+        # Exact ends, held before and after the transition.
+        assert np.all(values[:3] == np.asarray(init, dtype))
+        assert np.all(values[12:] == np.asarray(end, dtype))
+        # Every value between the ends; log|β| linear in the step (geometric mean halfway).
+        low, high = sorted((abs(init), abs(end)))
+        low, high = np.asarray(low, dtype), np.asarray(high, dtype)
+        assert np.all((np.abs(values) >= low) & (np.abs(values) <= high))
+        logs = np.log(np.abs(values[2:13]))
+        expected = np.linspace(math.log(abs(init)), math.log(abs(end)), 11)
+        np.testing.assert_allclose(logs, expected, atol=1e-5 * max(1.0, np.max(np.abs(expected))))
+        if init == end:
+            assert np.all(values == np.asarray(init, dtype))
+
+
+def test_exponential_signs_and_zero_are_rejected_clearly():
+    for init, end in [(0.0, 1.0), (1.0, 0.0), (1.0, -1.0), (-1.0, 1.0)]:
+        with pytest.raises(ValueError, match="nonzero"):
+            schedules.exponential(init, end, 10)
+    with pytest.raises(ValueError, match=r"init_value must be of magnitude >= .*float32.*1e-40"):
+        schedules.exponential(1e-40, 1.0, 10)
+    with jax.enable_x64(True):
+        schedules.exponential(1e-40, 1.0, 10)  # a normal float64
+
+
+LARGE_STATIC = [
+    (lambda: schedules.linear(0.0, 1.0, 10, transition_begin=3_000_000_000), "transition_begin"),
+    (lambda: schedules.linear(0.0, 1.0, 3_000_000_000), "transition_steps"),
+    (lambda: schedules.cosine(0.0, 1.0, 2**31), "transition_steps"),
+    (lambda: schedules.exponential(1.0, 2.0, 10, 2**31), "transition_begin"),
+    (lambda: schedules.polynomial(0.0, 1.0, 2.0, 10, 2**40), "transition_begin"),
+    (lambda: schedules.logarithmic(1.0, transition_begin=2**31), "transition_begin"),
+    (lambda: schedules.gumbel_softmax(every=2**31), "every"),
+    (lambda: schedules.on_plateau(patience=2**31), "patience"),
+    (lambda: schedules.on_plateau(cooldown=2**31), "cooldown"),
+]
+
+
+@pytest.mark.parametrize("x64", PRECISIONS)
+@pytest.mark.parametrize("make, name", LARGE_STATIC)
+def test_static_steps_beyond_int32_are_rejected(make, name, x64):
+    with jax.enable_x64(x64), pytest.raises(ValueError, match=rf"^{name} must be <= 2147483647"):
+        make()
+    # The largest int32 itself is fine.
+    schedule = schedules.linear(0.0, 1.0, 2**31 - 1, transition_begin=2**31 - 1)
+    assert float(jax.jit(schedule)(jnp.uint32(2**32 - 1))) == pytest.approx(1.0, abs=1e-6)
+
+
+UNREPRESENTABLE_IN_FLOAT32 = [
+    (lambda: schedules.linear(0.0, 1e39, 4), "end_value", "1e+39"),
+    (lambda: schedules.linear(-1e39, 0.0, 4), "init_value", "-1e+39"),
+    (lambda: schedules.cosine(0.0, 1e39, 4), "end_value", "1e+39"),
+    (lambda: schedules.polynomial(0.0, 1e39, 2.0, 4), "end_value", "1e+39"),
+    (lambda: schedules.exponential(1.0, 1e39, 4), "end_value", "1e+39"),
+    (lambda: schedules.constant(1e39), "value", "1e+39"),
+    (lambda: schedules.logarithmic(1e-38), "c", "1e-38"),
+    (lambda: schedules.logarithmic(1.0, max_value=1e39), "max_value", "1e+39"),
+    (lambda: schedules.gumbel_softmax(tau0=1e-39, tau_min=1e-39), "tau0", "1e-39"),
+    (lambda: schedules.gumbel_softmax(tau_min=1e-39), "tau_min", "1e-39"),
+    (lambda: schedules.clip(_noop, beta_max=1e39), "beta_max", "1e+39"),
+    (lambda: schedules.entropy_target(0.5, beta_max=1e39), "beta_max", "1e+39"),
+    (lambda: schedules.entropy_target(0.5, init_value=1e-39, beta_min=1e-40), "beta_min", "1e-40"),
+    (lambda: schedules.on_plateau(1e-39), "init_value", "1e-39"),
+    (lambda: schedules.on_plateau(1.0, max_value=1e39), "max_value", "1e+39"),
+]
+
+
+@pytest.mark.parametrize("make, name, value", UNREPRESENTABLE_IN_FLOAT32)
+def test_endpoints_not_representable_in_the_default_float(make, name, value):
+    with pytest.raises(ValueError, match=rf"^{name} must .*float32.*got {re.escape(value)}$"):
+        make()
+    with jax.enable_x64(True):
+        make()  # representable in float64
+
+
+def test_large_representable_endpoints_stay_finite():
+    for schedule in (
+        schedules.linear(-3e38, 3e38, 4),
+        schedules.cosine(3e38, -3e38, 4),
+        schedules.polynomial(-3e38, 3e38, 3.0, 4),
+        schedules.exponential(1.2e-38, 3.4e38, 4),
+    ):
+        values = np.asarray(jax.jit(schedule)(jnp.arange(6)))
+        assert np.all(np.isfinite(values))
+
+
+# ------------------------------------------------------------------------------------------------
+# Measurements of the stateful schedules: shape and non-finite values
+
+
+CONTROLLERS = [
+    ("entropy", lambda: schedules.entropy_target(0.5)),
+    ("value", lambda: schedules.on_plateau(1.0, patience=1)),
+]
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+@pytest.mark.parametrize("argument, make", CONTROLLERS, ids=[a for a, _ in CONTROLLERS])
+def test_non_scalar_measurement_is_rejected(argument, make, transform):
+    schedule = make()
+    update = transform(lambda state, x: schedule.update(state, **{argument: x}))
+    for shape in [(3,), (1,), (2, 2)]:
+        match = f"^{argument} must be a scalar, got an array of shape {re.escape(str(shape))}"
+        with pytest.raises(ValueError, match=match):
+            update(schedule.init(), jnp.ones(shape))
+
+
+@pytest.mark.parametrize("x64", PRECISIONS)
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_entropy_target_keeps_the_whole_state_on_nan_or_inf(transform, x64):
+    with jax.enable_x64(x64):
+        schedule = schedules.entropy_target(0.5, init_value=2.0)
+        update = transform(lambda state, entropy: schedule.update(state, entropy=entropy))
+        state = update(schedule.init(), 1.0)  # last_sign = +1
+        assert float(state.last_sign) == 1.0
+        for bad in (jnp.nan, jnp.inf, -jnp.inf):
+            chex.assert_trees_all_equal(update(state, bad), state)
+        # The next finite measurement continues as if nothing had happened in between.
+        chex.assert_trees_all_equal(update(update(state, jnp.nan), 1.0), update(state, 1.0))
+        assert state.log_beta.dtype == jnp.zeros((), float).dtype
+
+
+@pytest.mark.parametrize("x64", PRECISIONS)
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_on_plateau_keeps_the_whole_state_on_nan(transform, x64):
+    with jax.enable_x64(x64):
+        schedule = schedules.on_plateau(1.0, patience=2)
+        update = transform(lambda state, value: schedule.update(state, value=value))
+        state = update(update(schedule.init(), 1.0), 1.0)  # one update without improvement
+        assert int(state.plateau_count) == 1
+        chex.assert_trees_all_equal(update(state, jnp.nan), state)
+        # +inf is a value (a diverged loss): it does not improve and counts towards the patience.
+        raised = update(state, jnp.inf)
+        assert float(raised.beta) == 2.0 and float(raised.best_value) == 1.0
+
+
+# ------------------------------------------------------------------------------------------------
+# with_beta and beta_of
+
+
+def _run_with_beta(optimizer, steps, transform=jax.jit, **extra_args):
+    """The β read by beta_of before each of `steps` updates, and the final state."""
+    params = jnp.zeros(2)
+    state = optimizer.init(params)
+
+    @transform
+    def step(params, state, extra_args):
+        beta = schedules.beta_of(state)
+        updates, state = optimizer.update(jnp.ones(2), state, params, **extra_args)
+        return optax.apply_updates(params, updates), state, beta
+
+    betas = []
+    for _ in range(steps):
+        params, state, beta = step(params, state, extra_args)
+        betas.append(float(beta))
+    return betas, state
+
+
+@pytest.mark.parametrize("x64", PRECISIONS)
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_with_beta_schedule_has_no_lag(transform, x64):
+    with jax.enable_x64(x64):
+        schedule = schedules.linear(0.0, 10.0, 10)
+        betas, state = _run_with_beta(schedules.with_beta(optax.adam(1e-2), schedule), 4, transform)
+        assert betas == [0.0, 1.0, 2.0, 3.0]
+        assert isinstance(state, schedules.WithBetaState) and int(state.count) == 4
+        assert schedules.beta_of(state).dtype == jnp.zeros((), float).dtype
+        assert float(schedules.beta_of(state)) == 4.0
+    # Read before each update, optax.inject_hyperparams shows the β of the previous update.
+    lagging = optax.inject_hyperparams(_tempered_sgd)(learning_rate=0.1, beta=schedule)
+    state = lagging.init(jnp.zeros(2))
+    shown = []
+    for _ in range(4):
+        shown.append(float(state.hyperparams["beta"]))
+        _, state = lagging.update(jnp.ones(2), state)
+    assert shown == [0.0, 0.0, 1.0, 2.0]
+
+
+def test_with_beta_constant_and_optax_schedule():
+    betas, _ = _run_with_beta(schedules.with_beta(optax.sgd(0.1), 2.5), 3)
+    assert betas == [2.5, 2.5, 2.5]
+    betas, _ = _run_with_beta(schedules.with_beta(optax.sgd(0.1), math.inf), 2)
+    assert betas == [math.inf, math.inf]
+    betas, _ = _run_with_beta(schedules.with_beta(optax.sgd(0.1), np.float32(-1.0)), 2)
+    assert betas == [-1.0, -1.0]
+    schedule = optax.exponential_decay(8.0, 1, 0.5)
+    betas, _ = _run_with_beta(schedules.with_beta(optax.sgd(0.1), schedule), 4)
+    assert betas == [8.0, 4.0, 2.0, 1.0]
+
+
+def test_with_beta_updates_are_those_of_the_optimizer():
+    params = {"a": jnp.array([1.0, -2.0]), "b": jnp.array(3.0)}
+    grads = {"a": jnp.array([0.5, 0.1]), "b": jnp.array(-1.0)}
+    plain, wrapped = optax.adam(0.1), schedules.with_beta(optax.adam(0.1), 1.0)
+    plain_state, wrapped_state = plain.init(params), wrapped.init(params)
+    for _ in range(3):
+        expected, plain_state = plain.update(grads, plain_state, params)
+        updates, wrapped_state = wrapped.update(grads, wrapped_state, params, entropy=0.3)
+        chex.assert_trees_all_close(updates, expected)
+    chex.assert_trees_all_close(wrapped_state.inner_state, plain_state)
+
+
+def test_with_beta_passes_extra_args_to_an_extra_args_optimizer():
+    def init_fn(params):
+        return optax.EmptyState()
+
+    def update_fn(updates, state, params=None, *, scale, **extra_args):
+        del extra_args
+        return jax.tree.map(lambda u: scale * u, updates), state
+
+    optimizer = schedules.with_beta(optax.GradientTransformationExtraArgs(init_fn, update_fn), 1.0)
+    state = optimizer.init(jnp.zeros(2))
+    updates, _ = optimizer.update(jnp.ones(2), state, scale=3.0, entropy=0.5)
+    chex.assert_trees_all_close(updates, jnp.full(2, 3.0))
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_with_beta_entropy_target_fed_through_update(transform):
+    z = jnp.array([2.0, 1.0, 0.0, -1.0])
+    target = 0.6
+    controller = schedules.entropy_target(target)
+    optimizer = schedules.with_beta(optax.sgd(0.1), controller)
+    params = jnp.zeros(2)
+    state = optimizer.init(params)
+    reference = controller.init()
+
+    @transform
+    @chex.assert_max_traces(n=1)
+    def step(params, state):
+        beta = schedules.beta_of(state)
+        entropy = _entropy(beta, z)  # measured at the β of this step
+        updates, state = optimizer.update(jnp.ones(2), state, params, entropy=entropy)
+        return optax.apply_updates(params, updates), state, beta, entropy
+
+    for k in range(150):
+        params, state, beta, entropy = step(params, state)
+        # No lag: the β of step k is the controller's value after the k measurements before it.
+        chex.assert_trees_all_close(beta, controller(reference), rtol=1e-6)
+        reference = controller.update(reference, entropy=entropy)
+        if k == 0:
+            assert float(beta) == 1.0
+    chex.assert_trees_all_close(state.beta_state, reference, rtol=1e-6)
+    assert abs(float(_entropy(schedules.beta_of(state), z)) - target) < 0.05
+
+
+def test_with_beta_on_plateau_fed_through_update():
+    optimizer = schedules.with_beta(optax.sgd(0.1), schedules.on_plateau(1.0, patience=2))
+    state = optimizer.init(jnp.zeros(2))
+    update = jax.jit(lambda s, v: optimizer.update(jnp.ones(2), s, value=v)[1])
+    betas = []
+    for loss in [3.0, 2.0, 2.0, 2.0, 2.0, 2.0]:
+        betas.append(float(schedules.beta_of(state)))
+        state = update(state, loss)
+    assert betas == [1.0, 1.0, 1.0, 1.0, 2.0, 2.0]
+    with pytest.raises(TypeError, match="value"):
+        optimizer.update(jnp.ones(2), state)
+
+
+def _with_beta_sgd(learning_rate):
+    return schedules.with_beta(optax.sgd(learning_rate), schedules.linear(0.0, 10.0, 10))
+
+
+def test_beta_of_finds_the_state_in_chains_and_containers():
+    schedule = schedules.linear(0.0, 10.0, 10)
+    for optimizer in (
+        optax.chain(optax.clip_by_global_norm(1.0), schedules.with_beta(optax.adam(0.1), schedule)),
+        optax.chain(schedules.with_beta(optax.adam(0.1), schedule), optax.scale(0.5)),
+        optax.named_chain(("beta", schedules.with_beta(optax.sgd(0.1), schedule))),
+        optax.inject_hyperparams(_with_beta_sgd)(learning_rate=0.1),
+    ):
+        betas, state = _run_with_beta(optimizer, 4)
+        assert betas == [0.0, 1.0, 2.0, 3.0]
+        # Any container of states works, also under jit.
+        for container in ({"opt": state}, [state, 1.0], (jnp.zeros(3), {"x": (state,)})):
+            assert float(jax.jit(schedules.beta_of)(container)) == 4.0
+            assert float(schedules.beta_of(container)) == 4.0
+
+
+def test_beta_of_in_multi_steps_advances_per_applied_update():
+    schedule = schedules.linear(0.0, 10.0, 10)
+    optimizer = optax.MultiSteps(schedules.with_beta(optax.adam(0.1), schedule), every_k_schedule=3)
+    betas, state = _run_with_beta(optimizer, 9)
+    # β is constant over the 3 mini-steps of an update and advances when the update is applied.
+    assert betas == [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0]
+    assert float(schedules.beta_of(state)) == 3.0
+    # Also with MultiSteps inside with_beta: β advances at every call of update.
+    inside = schedules.with_beta(optax.MultiSteps(optax.adam(0.1), every_k_schedule=3), schedule)
+    betas, _ = _run_with_beta(inside, 4)
+    assert betas == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_beta_of_errors():
+    state = optax.adam(0.1).init(jnp.zeros(2))
+    with pytest.raises(ValueError, match="must contain the state of an optimiser built with"):
+        schedules.beta_of(state)
+    twice = optax.chain(
+        schedules.with_beta(optax.sgd(0.1), 1.0), schedules.with_beta(optax.sgd(0.1), 2.0)
+    )
+    with pytest.raises(ValueError, match="exactly one .* got 2"):
+        schedules.beta_of(twice.init(jnp.zeros(2)))
+    nested = schedules.with_beta(schedules.with_beta(optax.sgd(0.1), 1.0), 2.0)
+    with pytest.raises(ValueError, match="exactly one .* got 2"):
+        schedules.beta_of(nested.init(jnp.zeros(2)))
+    with pytest.raises(TypeError, match="optimizer must be an optax.GradientTransformation"):
+        schedules.with_beta("adam", 1.0)
+    with pytest.raises(TypeError, match="beta must be a real number, got 'x'"):
+        schedules.with_beta(optax.sgd(0.1), "x")
+    with pytest.raises(ValueError, match="beta must not be NaN"):
+        schedules.with_beta(optax.sgd(0.1), math.nan)
+    vector = schedules.with_beta(optax.sgd(0.1), lambda count: jnp.ones(3) * count)
+    with pytest.raises(
+        ValueError, match=r"beta must give a scalar β, got an array of shape \(3,\)"
+    ):
+        vector.init(jnp.zeros(2))
+
+
+def test_training_loop_with_softargmax_at_beta_of():
+    # Maximise the expected reward <softargmax(w, β), r> over the logits w while β rises.
+    import softjax as sjx
+
+    reward = jnp.array([1.0, 3.0, 2.0, 0.0])
+    optimizer = schedules.with_beta(optax.adam(0.1), schedules.linear(1.0, 20.0, 100))
+    params = jnp.zeros(4)
+    state = optimizer.init(params)
+
+    def loss(params, beta):
+        return -jnp.dot(sjx.softargmax(params, beta=beta), reward)
+
+    @jax.jit
+    def step(params, state):
+        grads = jax.grad(loss)(params, schedules.beta_of(state))
+        updates, state = optimizer.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    for _ in range(150):
+        params, state = step(params, state)
+    assert float(schedules.beta_of(state)) == 20.0
+    p = sjx.softargmax(params, beta=schedules.beta_of(state))
+    assert float(p[1]) > 0.99
+    assert float(loss(params, jnp.inf)) == -3.0
