@@ -23,3 +23,20 @@ def test_deterministic_annealing(tmp_path):
     np.testing.assert_allclose(result["free_energy_at_inf"], result["distortion_annealed"], 1e-5)
     # The first split happens at or after Rose's critical beta, within a factor of 2.
     assert 1.0 <= result["beta_first_split"] / result["beta_critical_predicted"] < 2.0
+
+
+def test_optax_beta():
+    from examples.optax_beta import main
+
+    steps = 120
+    result = main(steps=steps, quiet=True)
+    betas = result["betas_scheduled"]
+    # No lag: the β used at step k is the schedule's value at k, from 1 up towards 50.
+    np.testing.assert_allclose(betas[0], 1.0)
+    np.testing.assert_allclose(betas[steps // 2], 50.0**0.5, rtol=1e-5)
+    assert np.all(np.diff(betas) > 0)
+    assert result["betas_controlled"][0] == 1.0
+    # Both runs learn the blobs (the Bayes error of the data is about 6%).
+    assert result["error_scheduled"] < 0.15
+    assert result["error_controlled"] < 0.15
+    assert abs(result["entropy_controlled"] - result["target_entropy"]) < 0.05
