@@ -73,14 +73,20 @@ def _on_platform(engine, definition, z, beta, mask, axes):
     return on_cpu(engine, definition, z, beta)
 
 
-def _reduce(z, beta, mask, axes, finish):
-    """``finish(y, S, M)`` with the exact exponents y, S = Σ exp(y) and M the extreme."""
+def _reduce(z, beta, mask, axes, finish, terms=jnp.exp, fast=None):
+    """``finish(y, Σ terms(y), M)`` with the exact exponents y and M the extreme (the sum is taken
+    of each array in the pytree ``terms(y)``).
+
+    On CPU the engine computes ``fast(y, S, M)`` (default: ``finish``) with S = Σ exp(y) from one
+    fused pass, and this definition on the slices where that is NaN.
+    """
 
     def definition(z, beta):
         y, m = logits(z, beta, mask, axes)
-        return finish(y, jnp.sum(jnp.exp(y), axis=axes, keepdims=True), m)
+        sums = jax.tree.map(partial(jnp.sum, axis=axes, keepdims=True), terms(y))
+        return finish(y, sums, m)
 
-    engine = partial(softmax_cpu.reduce, axes=axes, finish=finish)
+    engine = partial(softmax_cpu.reduce, axes=axes, fast=fast or finish, exact=definition)
     return _on_platform(engine, definition, z, beta, mask, axes)
 
 
@@ -183,33 +189,90 @@ def _log_softargmax_jvp(axes, primals, tangents):
 _log_softargmax.defjvp(_log_softargmax_jvp, symbolic_zeros=True)
 
 
+def _below_and_at_extreme(y):
+    """(e^y off the extreme, 1 at it), by arithmetic: y < 0 is a normal float, so −y·F ≥ 1.
+
+    With r and k their sums, S − 1 = r + (k − 1) is the sum without one term at the extreme, which
+    log1p takes without the rounding of 1 + r (the log1p form of LogSumExp).
+    """
+    off = jnp.minimum(-y * jnp.finfo(y.dtype).max, 1.0)  # 1 off the extreme, 0 at it
+    return jnp.exp(y) * off, 1.0 - off
+
+
 def _smooth_max_value(z, beta, mask, axes):
     safe_beta = jnp.where(beta == 0, 1.0, beta)
 
-    def finish(y, s, m):
-        log_s = jnp.log(s)
+    def finish(y, sums, m):
+        below, at = sums
+        excess = below + (at - 1.0)  # S − 1: −1 where no entry is live
+        log_s = jnp.log1p(excess)
         # β = 0: the limit β → 0⁺, +inf as soon as two entries are live (log n / β), else M.
         at_zero = jnp.where((log_s > 0) & (m > -_INF), _INF, m)
         val = jnp.where(beta == 0, at_zero, m + log_s / safe_beta)
-        val = jnp.where(jnp.isnan(s), jnp.nan, val)  # a NaN entry (M may have skipped it)
-        return jnp.where(s == 0, -_INF, val)  # no live entry
+        val = jnp.where(jnp.isnan(excess), jnp.nan, val)  # a NaN entry (M may have skipped it)
+        return jnp.where(excess == -1.0, -_INF, val)  # no live entry
 
-    return _reduce(z, beta, mask, axes, finish)
+    def fast(y, s, m):
+        # log S equals log1p(S − 1) to rounding where S ≥ 1.5; the rest is left to the definition.
+        return jnp.where(s >= 1.5, m + jnp.log(s) / beta, jnp.nan)
+
+    return _reduce(z, beta, mask, axes, finish, _below_and_at_extreme, fast)
+
+
+# Below this |β|·max|z − mean|, mellowmax and its β-slope come from the cumulant expansion: the
+# expansion's error, (β s)⁵/420 of the slope, and the exact form's cancellation, about ε/(β s),
+# are equal at (420 ε)^(1/6).
+def _series_limit(dtype):
+    return float(420 * jnp.finfo(dtype).eps) ** (1 / 6)
+
+
+def _mellowmax_series(z, beta, mask, axes):
+    """(value, slope, β s) of mellowmax by the cumulant expansion around β = 0::
+
+        mm = κ₁ + κ₂β/2! + κ₃β²/3! + … + κ₆β⁵/6!,   ∂mm/∂β = Σ (k − 1) κₖ β^{k−2} / k!
+
+    with the cumulants κₖ of the live entries, computed on (z − mean)/s, s = max |z − mean|, so
+    that no power overflows.
+    """
+    z = z.astype(beta.dtype)
+    mean = masked_mean(z, mask, axes)
+    d = z - mean if mask is None else jnp.where(mask, z - mean, 0.0)
+    s = jnp.max(jnp.abs(d), axis=axes, keepdims=True, initial=0.0)
+    x = d / jnp.where(s > 0, s, 1.0)
+    n = jnp.maximum(count(z, mask, axes), 1.0)
+    m2, m3, m4, m5, m6 = (jnp.sum(x**k, axis=axes, keepdims=True) / n for k in range(2, 7))
+    k2, k3, k4 = m2, m3, m4 - 3 * m2**2
+    k5, k6 = m5 - 10 * m3 * m2, m6 - 15 * m4 * m2 - 10 * m3**2 + 30 * m2**3
+    b = beta * s
+    value = mean + s * (b * (k2 / 2 + b * (k3 / 6 + b * (k4 / 24 + b * (k5 / 120 + b * k6 / 720)))))
+    slope = (s * s) * (k2 / 2 + b * (k3 / 3 + b * (k4 / 8 + b * (k5 / 30 + b * k6 / 144))))
+    return value, slope, b
+
+
+def _mellowmax_parts(z, beta, mask, axes):
+    """(value, β-slope) of mellowmax: the cumulant expansion where |β|·spread is small, else
+
+        mm = M + log1p(mean(expm1(y)))/β,   ∂mm/∂β = KL(σ ‖ uniform)/β² = (⟨σ, y⟩ − β(mm − M))/β²
+
+    with the exact exponents y = β(z − M) ≤ 0 (so also at β = ±∞ and on infinite entries).
+    """
+    y, m = logits(z, beta, mask, axes)
+    n = count(y, mask, axes)
+    em1 = jnp.expm1(y) if mask is None else jnp.where(mask, jnp.expm1(y), 0.0)
+    log_mean = jnp.log1p(jnp.sum(em1, axis=axes, keepdims=True) / n)
+    safe_beta = jnp.where(beta == 0, 1.0, beta)
+    p = _softargmax(z, beta, mask, axes, True).astype(beta.dtype)
+    kl = jnp.maximum(weighted(p, y, axes) - log_mean, 0.0)
+    value, slope, b = _mellowmax_series(z, beta, mask, axes)
+    series = jnp.abs(b) <= _series_limit(beta.dtype)
+    value = jnp.where(series, value, m + log_mean / safe_beta)
+    slope = jnp.where(series, slope, kl / safe_beta**2)
+    value = jnp.where(jnp.isnan(m), jnp.nan, value)
+    return jnp.where(n == 0, -_INF, value), slope
 
 
 def _mellowmax_value(z, beta, mask, axes):
-    # (1/β) log mean exp(βz) = M + log1p(mean(expm1(y)))/β, accurate for small |β|.
-    z = z.astype(beta.dtype)
-    y, m = logits(z, beta, mask, axes)
-    n = count(z, mask, axes)
-    em1 = jnp.expm1(y)
-    if mask is not None:
-        em1 = jnp.where(mask, em1, 0.0)
-    lm = jnp.log1p(jnp.sum(em1, axis=axes, keepdims=True) / n)
-    safe_beta = jnp.where(beta == 0, 1.0, beta)
-    val = jnp.where(beta == 0, masked_mean(z, mask, axes), m + lm / safe_beta)
-    val = jnp.where(jnp.isnan(m), jnp.nan, val)
-    return jnp.where(n == 0, -_INF, val)
+    return _mellowmax_parts(z, beta, mask, axes)[0]
 
 
 def _entropy_of(z, beta, mask, axes, p):
@@ -233,20 +296,13 @@ def _lse_jvp(axes, mean, primals, tangents):
     if not isinstance(dz, SymbolicZero):
         out = jnp.sum(p * dz.astype(beta.dtype), axis=axes, keepdims=True)
     if not isinstance(dbeta, SymbolicZero):
-        h = _entropy_of(z, beta, mask, axes, p)
-        safe_beta = jnp.where(beta == 0, 1.0, beta)
         if mean:
             # d/dβ (1/β) log mean e^{βz} = KL(σ ‖ uniform)/β², → Var(z)/2 at β = 0.
-            n = count(z, mask, axes)
-            kl = jnp.log(jnp.maximum(n, 1.0)) - h
-            zc = z.astype(beta.dtype)
-            dev = (zc - masked_mean(zc, mask, axes)) ** 2
-            var = jnp.sum(
-                dev if mask is None else jnp.where(mask, dev, 0.0), axis=axes, keepdims=True
-            ) / jnp.maximum(n, 1.0)
-            slope = jnp.where(beta == 0, var / 2, kl / safe_beta**2)
+            slope = _mellowmax_parts(z, beta, mask, axes)[1]
         else:
             # d/dβ (1/β) log Σ e^{βz} = −H(σ)/β²: −inf at β = 0 with two live entries.
+            h = _entropy_of(z, beta, mask, axes, p)
+            safe_beta = jnp.where(beta == 0, 1.0, beta)
             slope = jnp.where(beta == 0, jnp.where(h > 0, -_INF, 0.0), -h / safe_beta**2)
         out = out + slope * dbeta
     return val, out

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from softjax._core import logits, static_size
+from softjax._core import static_size
 
 _INF = float("inf")
 
@@ -64,8 +64,7 @@ def _fast(z, beta, axes, finish):
             # 16-bit conversion inside the pass that uses it (nothing float32 is materialised).
             m = _up(lax.stop_gradient(reduce(z)), beta)
             y = beta * (_up(z, beta) - m)
-            s = jnp.sum(jnp.exp(y), axis=axes, keepdims=True)
-            return finish(y, s, m)
+            return finish(y, jnp.sum(jnp.exp(y), axis=axes, keepdims=True), m)
 
         return branch
 
@@ -84,17 +83,16 @@ def _fast(z, beta, axes, finish):
     return lax.switch(index, branches, z, beta)
 
 
-def reduce(z: jax.Array, beta: jax.Array, axes, finish):
-    """``finish(y, S, M)`` as the definition computes it: the fused pass, and the exact
-    select-based form only on the rare slices, where the fused pass gives NaN."""
+def reduce(z: jax.Array, beta: jax.Array, axes, fast, exact):
+    """``fast(y, S, M)`` from the fused pass, or ``exact(z, beta)`` (the definition) when that is
+    NaN on any slice.
 
-    def exact(z, beta):
-        y, m = logits(z, beta, None, axes)
-        return finish(y, jnp.sum(jnp.exp(y), axis=axes, keepdims=True), m)
-
-    out = _fast(z, beta, axes, finish)
-    # S is NaN exactly in the rare cases (and for a NaN entry), and then ``finish`` is NaN on the
-    # whole slice: its first entry tells. Probing the output rather than returning S keeps the
+    A plain fused pass gives S = NaN exactly in the rare cases (a NaN entry, β = ±inf, an infinite
+    extreme, β = 0 with an infinite entry), and ``fast`` may declare more slices rare by giving
+    NaN; the definition then computes the whole call.
+    """
+    out = _fast(z, beta, axes, fast)
+    # The first entry of each slice tells: probing the output rather than returning S keeps the
     # fast path one fused kernel with a single output.
     probe = out
     if out.shape == z.shape:
