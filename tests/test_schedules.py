@@ -784,7 +784,11 @@ def test_with_beta_schedule_has_no_lag(transform, x64):
     with jax.enable_x64(x64):
         schedule = schedules.linear(0.0, 10.0, 10)
         betas, state = _run_with_beta(schedules.with_beta(optax.adam(1e-2), schedule), 4, transform)
-        assert betas == [0.0, 1.0, 2.0, 3.0]
+        if x64:
+            # Under jit, XLA may divide by the number of steps as a product with its reciprocal.
+            np.testing.assert_allclose(betas, [0.0, 1.0, 2.0, 3.0], rtol=1e-15)
+        else:
+            assert betas == [0.0, 1.0, 2.0, 3.0]
         assert isinstance(state, schedules.WithBetaState) and int(state.count) == 4
         assert schedules.beta_of(state).dtype == jnp.zeros((), float).dtype
         assert float(schedules.beta_of(state)) == 4.0
