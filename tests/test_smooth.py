@@ -1,5 +1,6 @@
 """Tests of the kernel: softargmax and its relatives at every β, on every edge case."""
 
+import decimal
 from functools import partial
 
 import chex
@@ -389,6 +390,12 @@ def test_logsumexp_scipy_cases():
         x = np.array([1e-40] * 1000000)
         logx = np.log(x)
         _close(np.exp(sjx.logsumexp(logx)), x.sum(), rtol=1e-10)
+        # the log1p form: the terms below the maximum count even below the rounding of 1 + …
+        for z in ([0.0, -40.0], [0.0, -40.0, -50.0], [-7.5, -60.0]):
+            want = z[0] + np.log1p(np.sum(np.exp(np.asarray(z[1:]) - z[0])))
+            _close(sjx.logsumexp(np.asarray(z)), want, rtol=1e-15)
+            _close(sjx.smooth_max(np.asarray(z), beta=1.0), want, rtol=1e-15)
+            _close(sjx.logsumexp(np.asarray(z, np.float32)), want, rtol=1e-6)
         big = np.array([[1e10, 1e-10], [-1e10, -np.inf]])
         _close(sjx.logsumexp(big, axis=-1), [1e10, -1e10])
         _close(sjx.logsumexp(big, axis=-1, keepdims=True), [[1e10], [-1e10]])
@@ -535,6 +542,43 @@ def test_mellowmax_limits_and_slope_at_zero():
         betas = jnp.linspace(-5, 5, 41)
         vals = jax.vmap(lambda b: sjx.mellowmax(z, beta=b))(betas)
         assert jnp.all(jnp.diff(vals) > 0)
+
+
+def _mellowmax_decimal(z, beta):
+    """mellowmax and its β-slope KL(σ ‖ u)/β² in 100-digit decimal arithmetic."""
+    with decimal.localcontext() as ctx:
+        ctx.prec = 100
+        zs = [decimal.Decimal(float(v)) for v in z]
+        b = decimal.Decimal(float(beta))
+        e = [(b * v).exp() for v in zs]
+        mean = sum(e) / len(e)
+        value = mean.ln() / b
+        kl = sum(w * (b * v) for w, v in zip(e, zs, strict=True)) / sum(e) - mean.ln()
+        return float(value), float(kl / b**2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("jit", [jax.jit, lambda f: f], ids=["jit", "eager"])
+def test_mellowmax_near_beta_zero(dtype, jit):
+    # Value and β-slope stay right as β → 0 from either side, where β(z − max z) underflows and
+    # KL(σ ‖ u) = log n − H cancels; the cumulant expansion takes over there.
+    with jax.enable_x64(dtype == np.float64):
+        eps = np.finfo(dtype).eps
+        value = jit(lambda z, b: sjx.mellowmax(z, beta=b))
+        slope = jit(jax.grad(lambda b, z: sjx.mellowmax(z, beta=b)))
+        z = jnp.asarray([0.0, -0.01, -0.02], dtype)
+        for b in [1e-37, -1e-37, 1e-30]:
+            np.testing.assert_allclose(value(z, dtype(b)), -0.01, rtol=4 * eps)
+        for z in ([0.3, -1.2, 2.0, 0.7], [5.0, 5.0, 5.5, -40.0, 1e-3], [1e3, -2e3, 0.5]):
+            z = np.asarray(z, dtype)
+            spread = np.max(np.abs(z - z.mean()))
+            for bs in [1e-30, 1e-12, 1e-6, 1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5, 2.0]:
+                for b in (bs / spread, -bs / spread):
+                    want_value, want_slope = _mellowmax_decimal(z, b)
+                    got = value(jnp.asarray(z), dtype(b))
+                    np.testing.assert_allclose(got, want_value, rtol=8 * eps, atol=8 * eps * spread)
+                    got = slope(dtype(b), jnp.asarray(z))
+                    np.testing.assert_allclose(got, want_slope, rtol=2e3 * eps, err_msg=str(b))
 
 
 def test_smooth_max_at_beta_zero_is_the_right_limit():
