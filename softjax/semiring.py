@@ -210,11 +210,15 @@ def _log_matmul_max_side(a, b, beta):
     shift = jnp.where(jnp.isfinite(mx), mx, 0.0)
     finite = jnp.isfinite(beta) & (beta > 0)
     safe = jnp.where(finite, beta, 1.0)
-    s = _fold_k(
-        blocks,
-        _full_like_product(blocks, 0.0),
-        lambda s, x, y, _: s + jnp.exp(safe * (x + y - shift)),
-    )
+
+    def log_sum():
+        return _fold_k(
+            blocks,
+            _full_like_product(blocks, 0.0),
+            lambda s, x, y, _: s + jnp.exp(safe * (x + y - shift)),
+        )
+
+    s = lax.cond(finite, log_sum, lambda: _full_like_product(blocks, 1.0))
     soft = jnp.where(jnp.isfinite(mx), shift + jnp.log(s) / safe, mx)
     at_zero = jnp.where((blocks.k >= 2) & (mx > -_INF), _INF, mx)
     return jnp.where(beta == 0, at_zero, jnp.where(finite, soft, mx))
@@ -315,32 +319,37 @@ def _split_ties_vjp(a, b, c, g):
 # Custom VJP: autodiff of the loop would store every rank-one update; this recomputes the ties
 # blockwise and splits the gradient equally between them, like jnp.max.
 @jax.custom_vjp
-def _maxplus(a, b):
-    return _tropical_product(a, b)
+def _tropical(a, b, sign):
+    r"""The tropical product :math:`s \max_k (s A_{ik} + s B_{kj})`: max-plus at s = 1, min-plus at
+    s = −1 (an exact negation)."""
+    return sign * _tropical_product(sign * a, sign * b)
 
 
-def _maxplus_fwd(a, b):
-    c = _tropical_product(a, b)
-    return c, (a, b, c)
+def _tropical_fwd(a, b, sign):
+    c = _tropical(a, b, sign)
+    return c, (a, b, sign, c)
 
 
-def _maxplus_bwd(res, g):
-    a, b, c = res
-    g = jnp.asarray(g)
+def _tropical_bwd(res, g):
+    a, b, sign, c = res
+    a, b, c, g = sign * a, sign * b, sign * c, jnp.asarray(g)  # the signs cancel in the gradient
     if not _engine_serves(a, b):
-        return _split_ties_vjp(a, b, c, g)
-    return on_cpu(partial(maxplus_vjp, split_ties=_split_ties_vjp), _split_ties_vjp, a, b, c, g)
+        da, db = _split_ties_vjp(a, b, c, g)
+    else:
+        engine = partial(maxplus_vjp, split_ties=_split_ties_vjp)
+        da, db = on_cpu(engine, _split_ties_vjp, a, b, c, g)
+    return da, db, jnp.zeros_like(sign)
 
 
-_maxplus.defvjp(_maxplus_fwd, _maxplus_bwd)
+_tropical.defvjp(_tropical_fwd, _tropical_bwd)
 
 
 # ----------------------------------------------------------------------------------------------
 # The choice of engine
 
 # The CPU engine serves products of at least this many terms m·k·n (per matrix, static shapes):
-# below it the definition's fused loops are as fast and compile faster (benchmarks/README.md).
-_ENGINE_MIN_TERMS = 48**3
+# below it the definition's fused loops are faster, value and gradient (benchmarks/README.md).
+_ENGINE_MIN_TERMS = 64**3
 
 
 def _engine_serves(a, b) -> bool:
@@ -356,14 +365,20 @@ def _engine_serves(a, b) -> bool:
 
 
 def _log_matmul_cpu(a, b, beta):
-    """On CPU: the BLAS engine for finite β ≠ 0, the definition at β ∈ {0, ±∞}."""
+    """On CPU: the BLAS engine for finite β ≠ 0, the max-plus product (with its engine gradient)
+    at β = ±∞, the definition at β = 0."""
     special = jnp.isinf(beta) | (beta == 0)
     finite = jnp.where(special, 1.0, beta).astype(beta.dtype)
-    return lax.cond(
-        special,
-        lambda: _log_matmul_definition(a, b, beta),
-        lambda: log_matmul_engine(a, b, finite),
-    )
+    sign = _sign_of(beta, a.dtype)
+
+    def special_product():
+        return lax.cond(
+            beta == 0,
+            lambda: _log_matmul_definition(a, b, beta),
+            lambda: _tropical(a, b, sign),
+        )
+
+    return lax.cond(special, special_product, lambda: log_matmul_engine(a, b, finite))
 
 
 def _log_matmul(a, b, beta):
@@ -379,17 +394,17 @@ def _log_matmul(a, b, beta):
     return on_cpu(_log_matmul_cpu, _log_matmul_definition, a, b, beta)
 
 
-def _maxplus_product(a, b):
-    """The max-plus product of 3-D operands (k = 0 gives -inf everywhere)."""
+def _tropical_matmul(a, b, sign):
+    """The max-plus (sign = 1) or min-plus (sign = -1) product of 3-D operands."""
     k = a.shape[-1]
-    if isinstance(k, int) and k == 0:
-        return jnp.full(a.shape[:2] + b.shape[2:], -_INF, a.dtype)
-    return _maxplus(_whole_along(a, 2), _whole_along(b, 1))
+    if isinstance(k, int) and k == 0:  # no terms: the zero of the semiring
+        return jnp.full(a.shape[:2] + b.shape[2:], -sign * _INF, a.dtype)
+    return _tropical(_whole_along(a, 2), _whole_along(b, 1), jnp.asarray(sign, a.dtype))
 
 
 # Compiled once per shape and dtype (β is an argument), so that eager calls do not retrace.
 _log_matmul_jit = jax.jit(_log_matmul)
-_maxplus_jit = jax.jit(_maxplus_product)
+_tropical_jit = jax.jit(_tropical_matmul, static_argnums=2)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -750,10 +765,7 @@ class _Tropical(_Semiring):
         """
         a3, b3, shape, dtype = _matmul_operands(a, b)
         cd = _compute_dtype(dtype)
-        if self._sign > 0:
-            c = _maxplus_jit(a3.astype(cd), b3.astype(cd))
-        else:
-            c = -_maxplus_jit(-a3.astype(cd), -b3.astype(cd))
+        c = _tropical_jit(a3.astype(cd), b3.astype(cd), self._sign)
         return c.reshape(shape).astype(dtype)
 
     def _default_squarings(self, n):
