@@ -58,7 +58,7 @@ def _onehot_argmax(u, mask, axes):
         stride = stride * u.shape[a]
     top = nan_max(u, axes)
     last = jnp.iinfo(jnp.int32).max
-    first = jnp.min(jnp.where(u == top, pos, last), axis=axes, keepdims=True)
+    first = jnp.min(jnp.where(u == top, pos, last), axis=axes, keepdims=True, initial=last)
     # A slice with no live entry has u = −∞ everywhere (log σ is −∞ on masked entries).
     hot = ((pos == first) & (top > -_INF)).astype(u.dtype)
     if mask is not None:

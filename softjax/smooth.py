@@ -661,7 +661,8 @@ def _wlse_impl(a, b, mask, axes):
     e = jnp.exp(minus(a, m))
     s = jnp.sum(jnp.where(valid, b * e, 0.0), axis=axes, keepdims=True)
     out = m + jnp.log(jnp.abs(s))
-    sign = jnp.where(out == -_INF, 0.0, jnp.sign(s))
+    # An undefined sum (inf − inf) has no sign: NaN, like its log.
+    sign = jnp.where(jnp.isnan(out), jnp.nan, jnp.where(out == -_INF, 0.0, jnp.sign(s)))
     return out, sign, e, s, valid
 
 

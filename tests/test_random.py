@@ -145,6 +145,21 @@ def test_sample_empty_and_nan_slices():
     np.testing.assert_array_equal(out[2], [0.0, 0.0, 0.0])
 
 
+@pytest.mark.parametrize("shape", [(0,), (3, 0), (0, 4)])
+def test_empty_arrays(shape):
+    z = jnp.zeros(shape)
+    key = jax.random.key(2)
+    for f in [
+        lambda z: sjx.sample_onehot(key, z),
+        lambda z: sjx.gumbel_softargmax(key, z),
+        lambda z: sjx.gumbel_softargmax(key, z, hard=True),
+    ]:
+        for g in [f, jax.jit(f)]:
+            assert g(z).shape == shape
+    grad = jax.grad(lambda z: sjx.gumbel_softargmax(key, z, beta=2.0).sum())(z)
+    assert grad.shape == shape
+
+
 def test_nan_slice_on_a_large_array():
     # Large enough for XLA's vectorised CPU reductions, which may skip a NaN.
     z = np.random.default_rng(13).standard_normal((8, 1024)).astype(np.float32)

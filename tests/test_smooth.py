@@ -97,9 +97,7 @@ def test_argmax_onehot_with_mask_and_axes():
 
 def test_huge_beta_times_z_under_jit():
     ours = jax.jit(lambda z, b: sjx.softargmax(z, beta=b))
-    theirs = jax.jit(lambda z, b: jax.nn.softmax(b * z))
     z = jnp.array([0.0, 10.0])
-    assert jnp.isnan(theirs(z, 3e9)).any()  # the failure this library exists to avoid
     for b in [3e9, 1e10, 1e30, 3e38]:
         np.testing.assert_array_equal(ours(z, b), [0, 1])
         np.testing.assert_array_equal(ours(z, -b), [1, 0])
@@ -131,7 +129,6 @@ def test_all_minus_inf_is_a_tie_with_finite_gradients(jit):
         g = jit(jax.grad(f))(z)
         assert jnp.isfinite(g).all(), g
     np.testing.assert_allclose(jax.grad(sjx.logsumexp)(z), [1 / 3] * 3)
-    assert jnp.isnan(jax.grad(jax.nn.logsumexp)(z)).all()  # jax issue 6811
 
 
 def test_plus_inf_entries_share_the_mass():
@@ -326,8 +323,6 @@ def test_16_bit_accumulates_in_float32(dtype):
     lse = sjx.logsumexp(x)
     assert lse.dtype == dtype
     np.testing.assert_allclose(float(lse), np.log(2**17), rtol=1e-2)
-    if dtype == jnp.float16:
-        assert jnp.isinf(jax.nn.logsumexp(x))  # jax accumulates in float16 and overflows
     g = jax.grad(lambda x: sjx.smooth_max(x).astype(jnp.float32))(x)
     assert g.dtype == dtype
     for f in [sjx.log_softargmax, sjx.softargmin]:
@@ -437,6 +432,11 @@ def test_logsumexp_scipy_cases():
         for b, sign in [(None, 1.0), (np.array([-1.0]), -1.0)]:
             val, s = sjx.logsumexp(np.array([INF]), b=b, return_sign=True)
             assert np.isinf(val) and s == sign
+        # an undefined sum, inf − inf, has no value and no sign
+        val, s = sjx.logsumexp(
+            np.array([INF, INF, 1.0]), b=np.array([1.0, -1.0, 1.0]), return_sign=True
+        )
+        assert np.isnan(val) and np.isnan(s)
         # against scipy on random data with broadcast weights
         rng = np.random.default_rng(5)
         a = rng.standard_normal((4, 5))
@@ -466,7 +466,6 @@ def test_logsumexp_gradient_with_respect_to_a_zero_weight():
         g = jax.grad(lambda b: sjx.logsumexp(a, b=b))(b)
         total = np.sum(np.asarray(b) * np.exp(np.asarray(a)))
         _close(g, np.exp(np.asarray(a)) / total, rtol=1e-12)
-        assert jax.grad(lambda b: jax.nn.logsumexp(a, b=b))(b)[0] == 0  # jax's answer
         ga = jax.grad(lambda a: sjx.logsumexp(a, b=b))(a)
         _close(ga, np.asarray(b) * np.exp(np.asarray(a)) / total, rtol=1e-12)
         check_grads(lambda a, b: sjx.logsumexp(a, b=b), (a, b + 0.5), order=2, modes=["fwd", "rev"])
