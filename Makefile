@@ -1,30 +1,33 @@
-# Every target creates .venv when it is missing and installs what it needs.
+# Every target creates its virtual environment when it is missing and installs what it needs.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
 OUT ?= out
+# The newest CPython on this machine (pyenv's or on PATH), for the second test run.
+NEWEST_VENV := .venv-newest
 
-.PHONY: demo test lint bench bench-quick clean help
+.PHONY: demo test test-newest lint bench bench-quick clean help
 
 help:
-	@echo "make demo   - the live tour (writes figures to $(OUT)/)"
-	@echo "make test   - ruff, the test suite, the doctests, the notebooks, the 8-device tests"
-	@echo "make bench  - benchmarks against jax.nn and the obvious alternatives"
-	@echo "make lint   - ruff only"
+	@echo "make demo        - the live tour (writes figures to $(OUT)/)"
+	@echo "make test        - ruff, the test suite, the doctests, the notebooks, the 8-device tests"
+	@echo "make test-newest - the unit tests again under the newest Python found (its newest JAX)"
+	@echo "make bench       - benchmarks against jax.nn and the obvious alternatives"
+	@echo "make lint        - ruff only"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-
-$(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,notebooks]"
-	touch $(STAMP)
 
-demo: $(STAMP)
+# One stamp per extra: each target installs only what it needs.
+$(VENV)/.installed-%: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[$*]"
+	touch $@
+
+demo: $(VENV)/.installed-demo
 	$(PY) -m examples.demo --out $(OUT)
 
-lint: $(STAMP)
+lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check softjax tests benchmarks examples notebooks
 	$(VENV)/bin/ruff format --check softjax tests benchmarks examples
 
@@ -32,11 +35,21 @@ test: lint
 	$(PY) -m pytest -q --ignore=tests/multidevice
 	XLA_FLAGS=--xla_force_host_platform_device_count=8 $(PY) -m pytest -q tests/multidevice
 
-bench: $(STAMP)
+$(NEWEST_VENV)/.installed: pyproject.toml
+	$$(.ci/newest-python) -m venv $(NEWEST_VENV)
+	$(NEWEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(NEWEST_VENV)/bin/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+test-newest: $(NEWEST_VENV)/.installed
+	$(NEWEST_VENV)/bin/python -c "import sys, jax; print('Python', sys.version.split()[0], 'JAX', jax.__version__)"
+	$(NEWEST_VENV)/bin/python -m pytest -q --ignore=tests/multidevice
+
+bench: $(VENV)/.installed-test $(VENV)/.installed-bench
 	$(PY) -m benchmarks.run
 
-bench-quick: $(STAMP)
+bench-quick: $(VENV)/.installed-test $(VENV)/.installed-bench
 	$(PY) -m benchmarks.run --quick
 
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(NEWEST_VENV) $(OUT) .pytest_cache .ruff_cache .hypothesis

@@ -57,26 +57,32 @@ def compute_dtype(dtype) -> jnp.dtype:
     """The one dtype rule: what an input of ``dtype`` is computed in.
 
     Floating inputs compute in their own precision, except 16-bit ones, which accumulate in
-    float32 (and are returned in their own dtype); integers and booleans promote to the default
-    float dtype, as JAX's ``jnp.exp`` does.
+    float32 (and are returned in their own dtype); integers and booleans promote as JAX's
+    ``jnp.exp`` promotes them (:func:`inexact`).
     """
     dtype = jnp.dtype(dtype)
     if not jnp.issubdtype(dtype, jnp.floating):
-        dtype = jnp.dtype(jnp.result_type(float))
+        dtype = inexact(dtype)
     return jnp.dtype(jnp.float32) if jnp.finfo(dtype).bits < 32 else dtype
+
+
+def inexact(dtype) -> jnp.dtype:
+    """The floating dtype JAX computes ``jnp.exp`` of ``dtype`` in (int32 → float32, int64 →
+    float64, booleans → float32): integer input follows JAX's own rule."""
+    return jnp.dtype(jax.eval_shape(jnp.exp, jax.ShapeDtypeStruct((), dtype)).dtype)
 
 
 def as_real(x: ArrayLike, name: str) -> tuple[jax.Array, jnp.dtype]:
     """``x`` as a floating array in its own precision, and the dtype to compute in.
 
-    Integers and booleans promote to the default float dtype; 16-bit floats are kept (so that the
+    Integers and booleans promote as in :func:`inexact`; 16-bit floats are kept (so that the
     conversion fuses into the first pass over them) and compute in float32; complex input raises.
     """
     x = jnp.asarray(x)
     if jnp.issubdtype(x.dtype, jnp.complexfloating):
         raise TypeError(f"{name} must be real, got dtype {x.dtype}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.result_type(float))
+        x = x.astype(inexact(x.dtype))
     return x, compute_dtype(x.dtype)
 
 
@@ -203,13 +209,18 @@ def extreme(z: jax.Array, beta: jax.Array, mask: jax.Array | None, axes) -> jax.
 def logits(z: jax.Array, beta: jax.Array, mask: jax.Array | None, axes):
     """(y, M): the exponents y = β(z − M) ≤ 0 of the kernel, with the limits spelled out.
 
+    The difference comes first, so that β·z is never formed and differenced.
     Entries equal to M get exactly 0, so ties, +inf entries and all-(−inf) slices split the mass
     equally even at |β| = ∞; every live entry gets 0 at β = 0 (uniform); masked entries get −inf.
     A NaN entry gets NaN (also at β = 0), which poisons its slice's sum.
     """
     z = z.astype(beta.dtype)
     m = extreme(z, beta, mask, axes)
-    y = jnp.where(((z == m) | (beta == 0)) & ~jnp.isnan(z), 0.0, beta * (z - m))
+    # A spread beyond the largest float overflows z − M: then 2β·(z/2 − M/2), finite for small β.
+    overflow = jnp.isinf(z - m) & jnp.isfinite(z)
+    scale = jnp.where(overflow, 2 * beta, beta)
+    diff = jnp.where(overflow, z / 2 - m / 2, z - m)
+    y = jnp.where(((z == m) | (beta == 0)) & ~jnp.isnan(z), 0.0, scale * diff)
     if mask is not None:
         y = jnp.where(mask, y, -_INF)
     return y, m
@@ -249,6 +260,14 @@ def centred(z: jax.Array, beta: jax.Array, mask: jax.Array | None, axes, p: jax.
 def finite_beta(beta: jax.Array) -> jax.Array:
     """β where finite, 0 at ±inf: the slope of σ in z vanishes in the one-hot limit."""
     return jnp.where(jnp.isinf(beta), 0.0, beta)
+
+
+def explicitly_sharded(x: jax.Array, axes=None) -> bool:
+    """Whether ``x`` (or its ``axes``) is split over an explicit mesh axis: its type then carries
+    the sharding, and slicing or looping along such an axis needs care."""
+    spec = getattr(getattr(jax.typeof(x), "sharding", None), "spec", None) or ()
+    axes = range(len(spec)) if axes is None else axes
+    return any(spec[a] is not None for a in axes if a < len(spec))
 
 
 def static_size(shape, axes) -> int | None:

@@ -25,7 +25,7 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
-from softjax._core import real_array
+from softjax._core import compute_dtype, real_array
 from softjax.semiring import LogSemiring, MinPlus
 
 __all__ = ["dtw", "linear_chain", "shortest_paths", "soft_dtw_divergence"]
@@ -55,8 +55,9 @@ _as_float = real_array
 
 
 def _upcast(x: jax.Array) -> jax.Array:
-    """16-bit floats are accumulated in float32 (the caller casts the result back)."""
-    return x.astype(jnp.float32) if jnp.finfo(x.dtype).bits < 32 else x
+    """``x`` in the dtype to compute in (16-bit floats accumulate in float32; the caller casts the
+    result back)."""
+    return x.astype(compute_dtype(x.dtype))
 
 
 def _constant(value, dtype, shape) -> jax.Array:

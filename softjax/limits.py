@@ -23,7 +23,17 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from softjax._core import Axis, as_beta, as_mask, as_real, count, nan_max, normalize_axis, squeeze
+from softjax._core import (
+    Axis,
+    as_beta,
+    as_mask,
+    as_real,
+    compute_dtype,
+    count,
+    nan_max,
+    normalize_axis,
+    squeeze,
+)
 from softjax.smooth import _lse
 
 __all__ = ["beta_for_tolerance", "is_singular", "margin"]
@@ -31,22 +41,44 @@ __all__ = ["beta_for_tolerance", "is_singular", "margin"]
 _INF = float("inf")
 
 
-def _prepare(z, axis, where):
-    z, compute = as_real(z, "z")
-    dtype = z.dtype
-    z = z.astype(compute)
+def _prepare(z, axis, where, exact_integers=False):
+    """(z, live, axes, dtype); integers stay integers with ``exact_integers``, so that ties and
+    gaps are decided in their own dtype (float32 cannot tell 2²⁴ + 1 from 2²⁴)."""
+    z = jnp.asarray(z)
+    if exact_integers and jnp.issubdtype(z.dtype, jnp.integer):
+        dtype = compute_dtype(z.dtype)
+    else:
+        z, compute = as_real(z, "z")
+        dtype = z.dtype
+        z = z.astype(compute)
     axes = normalize_axis(axis, z.ndim)
     mask = as_mask(where, z.shape)
     live = jnp.ones(z.shape, bool) if mask is None else mask
     return z, live, axes, dtype
 
 
+def _lowest(z):
+    return jnp.iinfo(z.dtype).min if jnp.issubdtype(z.dtype, jnp.integer) else -_INF
+
+
 def _top(z, live, axes):
     """(top, k, n): the largest live entry, how many live entries equal it, how many are live."""
-    top = nan_max(jnp.where(live, z, -_INF), axes)
-    k = count(z, live & (z == top), axes)
-    n = count(z, live, axes)
+    fill = _lowest(z)
+    top = jnp.max(jnp.where(live, z, fill), axis=axes, keepdims=True, initial=fill)
+    if not jnp.issubdtype(z.dtype, jnp.integer):
+        top = nan_max(jnp.where(live, z, -_INF), axes)
+    k = jnp.sum(live & (z == top), axis=axes, keepdims=True)
+    n = jnp.sum(live, axis=axes, keepdims=True)
     return top, k, n
+
+
+def _gap(top, second, dtype):
+    """top − second ≥ 0 as a float; for integers exact before the rounding to ``dtype`` (the
+    difference taken modulo 2^bits in the unsigned type of the same width)."""
+    if not jnp.issubdtype(top.dtype, jnp.integer):
+        return top - second
+    unsigned = jnp.dtype(f"uint{jnp.iinfo(top.dtype).bits}")
+    return (top.astype(unsigned) - second.astype(unsigned)).astype(dtype)
 
 
 def margin(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = None) -> jax.Array:
@@ -84,14 +116,16 @@ def margin(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = None) -> 
       Gao & Pavel, "On the properties of the softmax function with application in game theory
       and reinforcement learning" (2017), arXiv:1704.00805.
     """
-    z, live, axes, dtype = _prepare(z, axis, where)
+    z, live, axes, dtype = _prepare(z, axis, where, exact_integers=True)
     top, k, n = _top(z, live, axes)
-    rest = jnp.where(live & (z != top), z, -_INF)
-    second = jnp.max(rest, axis=axes, keepdims=True, initial=-_INF)
+    fill = _lowest(z)
+    rest = jnp.where(live & (z != top), z, fill)
+    second = jnp.max(rest, axis=axes, keepdims=True, initial=fill)
     # A tie at ±∞ would give ∞ − ∞: the tie branch is taken first.
-    gap = jnp.where(k >= 2, 0.0, top - jnp.where(k >= 2, 0.0, second))
+    gap = jnp.where(k >= 2, 0.0, _gap(top, jnp.where(k >= 2, top, second), dtype))
     gap = jnp.where(n < 2, _INF, gap)
-    gap = jnp.where(jnp.isnan(top), jnp.nan, gap)
+    if not jnp.issubdtype(z.dtype, jnp.integer):
+        gap = jnp.where(jnp.isnan(top), jnp.nan, gap)
     return squeeze(gap, axes).astype(dtype)
 
 
@@ -125,7 +159,7 @@ def is_singular(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = None
       Gao & Pavel, "On the properties of the softmax function with application in game theory
       and reinforcement learning" (2017), arXiv:1704.00805.
     """
-    z, live, axes, _ = _prepare(z, axis, where)
+    z, live, axes, _ = _prepare(z, axis, where, exact_integers=True)
     _, k, _ = _top(z, live, axes)
     return squeeze(k >= 2, axes)
 

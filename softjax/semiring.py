@@ -33,7 +33,15 @@ from jax import lax
 from jax.sharding import PartitionSpec as P
 from jax.typing import ArrayLike
 
-from softjax._core import nan_max, nan_min, normalize_axis, real_array, squeeze
+from softjax._core import (
+    compute_dtype,
+    explicitly_sharded,
+    nan_max,
+    nan_min,
+    normalize_axis,
+    real_array,
+    squeeze,
+)
 from softjax._engines import on_cpu
 from softjax._engines.log_matmul import log_matmul as log_matmul_engine
 from softjax._engines.log_matmul import maxplus_vjp
@@ -74,15 +82,6 @@ def _matmul_operands(a: ArrayLike, b: ArrayLike):
     size = math.prod(batch)
     out_shape = batch + ((m,) if not a_vec else ()) + ((n,) if not b_vec else ())
     return a.reshape(size, m, k), b.reshape(size, k, n), out_shape, dtype
-
-
-def _compute_dtype(dtype):
-    return jnp.float32 if jnp.finfo(dtype).bits < 32 else dtype
-
-
-def _explicitly_sharded(x) -> bool:
-    """Whether ``x`` is sharded over an explicit mesh axis (its type carries the sharding)."""
-    return any(axis is not None for axis in jax.typeof(x).sharding.spec)
 
 
 def _whole_along(x, axis):
@@ -358,7 +357,7 @@ def _engine_serves(a, b) -> bool:
     dims = (*a.shape, b.shape[-1])
     if not all(isinstance(d, int) for d in dims):
         return False
-    if _explicitly_sharded(a) or _explicitly_sharded(b):
+    if explicitly_sharded(a) or explicitly_sharded(b):
         return False
     _, m, k, n = dims
     return m * k * n >= _ENGINE_MIN_TERMS
@@ -703,7 +702,7 @@ class LogSemiring(_Semiring):
         if beta.ndim != 0:
             raise ValueError(f"matmul needs a scalar beta, got beta of shape {beta.shape}")
         a3, b3, shape, dtype = _matmul_operands(a, b)
-        cd = _compute_dtype(dtype)
+        cd = compute_dtype(dtype)
         c = _log_matmul_jit(a3.astype(cd), b3.astype(cd), beta.astype(cd))
         return c.reshape(shape).astype(dtype)
 
@@ -764,7 +763,7 @@ class _Tropical(_Semiring):
           The product, shape ``(..., m, n)``.
         """
         a3, b3, shape, dtype = _matmul_operands(a, b)
-        cd = _compute_dtype(dtype)
+        cd = compute_dtype(dtype)
         c = _tropical_jit(a3.astype(cd), b3.astype(cd), self._sign)
         return c.reshape(shape).astype(dtype)
 

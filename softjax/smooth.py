@@ -19,7 +19,6 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
@@ -32,6 +31,7 @@ from softjax._core import (
     count,
     finish,
     finite_beta,
+    inexact,
     logits,
     masked_mean,
     minus,
@@ -316,10 +316,39 @@ _lse.defjvp(_lse_jvp, symbolic_zeros=True)
 _softargmax_call = jax.jit(_softargmax, static_argnums=(3,))
 _log_softargmax_call = jax.jit(_log_softargmax, static_argnums=(3,))
 _lse_call = jax.jit(_lse, static_argnums=(3, 4))
-_onehot_call = jax.jit(
-    lambda z, beta, mask, axes: lax.stop_gradient(_softargmax(z, beta, mask, axes)),
-    static_argnums=(3,),
-)
+
+
+def _onehot_exact(z, mask, axes, largest):
+    """The one-hot arg max (or min), ties split, decided by comparisons in z's own dtype.
+
+    No two distinct integers tie however large (float32 cannot tell 2²⁴ + 1 from 2²⁴), and no
+    NaN or infinity is formed on finite input (the β = ±∞ exponents would be ±∞). A slice whose
+    live entries are all at the far infinity ties them all; a live NaN makes the slice NaN.
+    """
+    z = z.astype(jnp.int32) if z.dtype == jnp.bool_ else z
+    info = jnp.iinfo(z.dtype) if jnp.issubdtype(z.dtype, jnp.integer) else jnp.finfo(z.dtype)
+    fill = info.min if largest else info.max
+    live = jnp.ones(z.shape, bool) if mask is None else mask
+    pick = jnp.max if largest else jnp.min
+    top = pick(jnp.where(live, z, fill), axis=axes, keepdims=True, initial=fill)
+    hit = live & (z == top)
+    if jnp.issubdtype(z.dtype, jnp.floating):
+        far = live & jnp.isinf(z) & ((z < 0) if largest else (z > 0))
+        hit = jnp.where(jnp.any(hit, axis=axes, keepdims=True), hit, far)
+    out = hit / jnp.maximum(jnp.sum(hit, axis=axes, keepdims=True), 1)
+    if jnp.issubdtype(z.dtype, jnp.floating):  # + 0·NaN: a live NaN poisons its slice
+        nan = jnp.sum(jnp.where(live & jnp.isnan(z), z, 0), axis=axes, keepdims=True)
+        out = out + 0 * nan.astype(out.dtype)
+    return out
+
+
+def _onehot(z, axis, where, largest):
+    z = jnp.asarray(z)
+    if jnp.issubdtype(z.dtype, jnp.complexfloating):
+        raise TypeError(f"z must be real, got dtype {z.dtype}")
+    axes = normalize_axis(axis, z.ndim)
+    mask = as_mask(where, z.shape)
+    return _onehot_exact(z, mask, axes, largest).astype(inexact(z.dtype))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -449,7 +478,9 @@ def argmax_onehot(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = No
         \operatorname{argmax\_onehot}(z)_i = \frac{[z_i = \max_j z_j]}{\#\{j : z_j = \max_k z_k\}}
         = \lim_{\beta \to +\infty} \sigma_\beta(z)_i
 
-    It equals ``softargmax(z, beta=inf)`` bit for bit. Its gradient is zero.
+    It equals ``softargmax(z, beta=inf)`` bit for bit on floating input, and is computed by
+    comparisons in the input's own dtype, so integers are never rounded (``[2**24 + 1, 2**24]``
+    has one maximum) and no infinity or NaN is formed on finite input. Its gradient is zero.
 
     Args:
       z: scores, any shape.
@@ -470,8 +501,7 @@ def argmax_onehot(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = No
       Blondel, Martins & Niculae, "Learning with Fenchel-Young losses", JMLR 21 (2020),
       arXiv:1901.02324 (the arg max as the β = ∞ limit of regularised prediction).
     """
-    z, beta, mask, axes, dtype = prepare(z, _INF, axis, where, "z")
-    return _onehot_call(z, beta, mask, axes).astype(dtype)
+    return _onehot(z, axis, where, largest=True)
 
 
 def argmin_onehot(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = None) -> jax.Array:
@@ -480,7 +510,8 @@ def argmin_onehot(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = No
     .. math::
         \operatorname{argmin\_onehot}(z) = \lim_{\beta \to -\infty} \sigma_\beta(z)
 
-    It equals ``softargmax(z, beta=-inf)`` bit for bit. Its gradient is zero.
+    It equals ``softargmax(z, beta=-inf)`` bit for bit on floating input, and is computed by
+    comparisons in the input's own dtype, like :func:`argmax_onehot`. Its gradient is zero.
 
     Args:
       z: scores, any shape.
@@ -499,8 +530,7 @@ def argmin_onehot(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = No
       Blondel, Martins & Niculae, "Learning with Fenchel-Young losses", JMLR 21 (2020),
       arXiv:1901.02324.
     """
-    z, beta, mask, axes, dtype = prepare(z, -_INF, axis, where, "z")
-    return _onehot_call(z, beta, mask, axes).astype(dtype)
+    return _onehot(z, axis, where, largest=False)
 
 
 def smooth_max(
@@ -746,9 +776,10 @@ def logsumexp(
             return finish(out, axes, keepdims, dtype)
         sign = jnp.where(jnp.isnan(out), jnp.nan, jnp.where(out == -_INF, 0.0, 1.0))
         return finish(out, axes, keepdims, dtype), finish(sign, axes, keepdims, dtype)
+    # JAX's promotion of the pair, then to a float as jnp.exp would (float32 with int32 weights).
+    dtype = inexact(jnp.result_type(jnp.asarray(a), jnp.asarray(b)))
     a, _ = as_real(a, "a")
     b, _ = as_real(b, "b")
-    dtype = jnp.promote_types(a.dtype, b.dtype)
     a, b = jnp.broadcast_arrays(a.astype(compute_dtype(dtype)), b.astype(compute_dtype(dtype)))
     axes = normalize_axis(axis, a.ndim)
     mask = as_mask(where, a.shape)

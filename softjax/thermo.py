@@ -30,7 +30,17 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
-from softjax._core import Axis, extreme, finish, nan_max, nan_min, prepare
+from softjax._core import (
+    Axis,
+    count,
+    extreme,
+    finish,
+    finite_beta,
+    nan_max,
+    nan_min,
+    prepare,
+    weighted,
+)
 from softjax.smooth import _log_softargmax, _lse, _softargmax
 
 __all__ = [
@@ -58,30 +68,30 @@ def _sum(x, axes):
     return jnp.sum(x, axis=axes, keepdims=True)
 
 
-def _weighted(p, x, axes):
-    """⟨p, x⟩ with 0·x := 0 where p = 0 (x may be infinite there), finite gradients."""
-    live = p > 0
-    return _sum(jnp.where(live, p * jnp.where(live, x, 0.0), 0.0), axes)
-
-
 def _shifted(energies, beta, mask, axes):
-    """(M, d): M the minimum live energy (maximum where β < 0), d = E − M (0 where E = M)."""
+    """(M, d/2): M the minimum live energy (maximum where β < 0), d = E − M (0 where E = M).
+
+    Halved, so that a spread up to twice the largest float does not overflow.
+    """
     lo = energies if mask is None else jnp.where(mask, energies, _INF)
     hi = energies if mask is None else jnp.where(mask, energies, -_INF)
     lo, hi = nan_min(lo, axes), nan_max(hi, axes)
     m = jax.lax.stop_gradient(jnp.where(beta < 0, hi, lo))
     # On the ground states d is E − stop_gradient(E): exactly 0, with the gradient of E.
-    d = jnp.where(energies == m, energies - jax.lax.stop_gradient(energies), energies - m)
-    return m, d
+    ground = jnp.where(jnp.isfinite(energies), energies - jax.lax.stop_gradient(energies), 0.0) / 2
+    return m, jnp.where(energies == m, ground, energies / 2 - m / 2)
 
 
 def _mean_energy(energies, beta, mask, axes):
-    # ⟨E⟩ = M + ⟨p, E − M⟩: exactly M when p sits on the ground states (β = ±∞).
+    """(⟨E⟩, p, d/2, ⟨p, d⟩/2) with d = E − M: ⟨E⟩ = M + ⟨p, d⟩, exactly M when p sits on the
+    ground states (β = ±∞). A NaN in p (a NaN energy or β) makes the slice NaN."""
     p = _softargmax(-energies, beta, mask, axes)
-    m, d = _shifted(energies, beta, mask, axes)
-    mean = _weighted(p, d, axes)
+    m, half_d = _shifted(energies, beta, mask, axes)
+    half_mean = weighted(p, half_d, axes)
     finite = jnp.isfinite(m)
-    return jnp.where(finite, jnp.where(finite, m, 0.0) + mean, m), p, d, mean
+    mean = jnp.where(finite, (jnp.where(finite, m, 0.0) / 2 + half_mean) * 2, m)
+    mean = jnp.where(jnp.any(jnp.isnan(p), axis=axes, keepdims=True), jnp.nan, mean)
+    return mean, p, half_d, half_mean
 
 
 def _log_partition_impl(energies, beta, mask, axes):
@@ -114,7 +124,9 @@ def _log_partition_jvp(axes, primals, tangents):
         coef = jnp.where(p > 0, -beta * p, 0.0)
         dout = dout + _sum(jnp.where(p > 0, coef * de, 0.0), axes)
     if not isinstance(dbeta, SymbolicZero):
-        dout = dout - mean * dbeta
+        # A slice without a live state is Z = 0 at every β: slope 0.
+        empty = count(energies, mask, axes) == 0
+        dout = dout - jnp.where(empty, 0.0, mean) * dbeta
     return out, dout
 
 
@@ -138,7 +150,7 @@ def _entropy_parts(z, beta, mask, axes):
     q = _sum(jnp.where(top, 0.0, p), axes)
     top_logp = jnp.where(q < 0.5, jnp.log1p(-q) - jnp.log(jnp.maximum(k, 1.0)), m)
     logp_top = jnp.where(top, top_logp, logp)
-    h = _weighted(p, -logp_top, axes)  # skips entries with p = NaN: a NaN slice is made NaN
+    h = weighted(p, -logp_top, axes)  # skips entries with p = NaN: a NaN slice is made NaN
     return jnp.where(jnp.any(jnp.isnan(p), axis=axes, keepdims=True), jnp.nan, h), p
 
 
@@ -158,14 +170,14 @@ def _entropy_jvp(axes, primals, tangents):
     # β = ±∞ the centred d vanishes where p > 0 and the factor is taken as 0 too.
     m = extreme(z, beta, pos, axes)
     d = jnp.where(pos & jnp.isfinite(z - m), z - m, 0.0)
-    c = jnp.where(pos, d - _weighted(p, d, axes), 0.0)
+    c = jnp.where(pos, d - weighted(p, d, axes), 0.0)
     finite_beta = jnp.where(jnp.isinf(beta), 0.0, beta)
     u = jnp.zeros_like(p)
     if not isinstance(dz, SymbolicZero):
         u = u + finite_beta * dz
     if not isinstance(dbeta, SymbolicZero):
         u = u + d * dbeta
-    return h, -finite_beta * _weighted(p, u * c, axes)
+    return h, -finite_beta * weighted(p, u * c, axes)
 
 
 _entropy.defjvp(_entropy_jvp, symbolic_zeros=True)
@@ -453,8 +465,13 @@ def heat_capacity(
       (1922).
     """
     energies, beta, mask, axes, dtype = _prepare(energies, beta, axis, where, "energies")
-    _, p, d, mean = _mean_energy(energies, beta, mask, axes)
-    # Σ p (β(E − ⟨E⟩))²: β² alone may overflow where the variance underflows; C → 0 as |β| → ∞.
-    finite_beta = jnp.where(jnp.isinf(beta), 0.0, beta)
-    c = _weighted(p, (finite_beta * (d - mean)) ** 2, axes)
+    _, p, half_d, half_mean = _mean_energy(energies, beta, mask, axes)
+    # Σ p (β(E − ⟨E⟩))², β(E − ⟨E⟩) = 2β(d/2 − ⟨p, d⟩/2): β² alone may overflow where the
+    # variance underflows, and E − ⟨E⟩ where the spread is wide; C → 0 as |β| → ∞. States of zero
+    # weight, and at β = 0 infinite energies (C = 0 there), are left out before the square, so
+    # that their gradient is 0.
+    dev = half_d - half_mean
+    dev = jnp.where((p > 0) & jnp.isfinite(dev), dev, 0.0)
+    c = weighted(p, (2 * finite_beta(beta) * dev) ** 2, axes)
+    c = jnp.where(jnp.any(jnp.isnan(p), axis=axes, keepdims=True), jnp.nan, c)
     return _finish(c, axes, keepdims, dtype)

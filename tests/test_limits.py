@@ -247,3 +247,18 @@ def test_nan_slice_on_a_large_array():
     for out in (sjx.margin(z), sjx.beta_for_tolerance(z, 0.01)):
         assert jnp.isnan(out[1]) and not jnp.isnan(out[jnp.arange(8) != 1]).any()
     assert not sjx.is_singular(z)[1]
+
+
+@pytest.mark.parametrize("x64", [False, True])
+def test_integers_decide_ties_and_gaps_in_their_own_dtype(x64):
+    with jax.enable_x64(x64):
+        z = jnp.array([[16777217, 16777216, 3], [5, 5, -7]])  # 2**24 + 1 and 2**24
+        np.testing.assert_array_equal(sjx.is_singular(z), [False, True])
+        np.testing.assert_array_equal(sjx.margin(z), [1.0, 0.0])
+        extremes = jnp.array([2**31 - 1, -(2**31)], jnp.int32)
+        assert sjx.margin(extremes) == np.float32(2**32 - 1)
+        assert sjx.margin(jnp.array([7], jnp.int8)) == np.inf
+        np.testing.assert_array_equal(
+            sjx.margin(jnp.array([4, 9, 1], jnp.uint8), where=jnp.array([True, False, True])), 3.0
+        )
+        assert sjx.margin(z).dtype == jnp.exp(z).dtype

@@ -368,6 +368,25 @@ def test_integers_promote_and_empty_axes():
     np.testing.assert_array_equal(sjx.argmax_onehot([True, False]), [1.0, 0.0])
 
 
+@pytest.mark.parametrize("x64", [False, True])
+def test_integers_decide_ties_in_their_own_dtype_and_promote_like_jax(x64):
+    with jax.enable_x64(x64):
+        big = jnp.array([[16777217, 16777216, 3], [5, 5, -7]])  # 2**24 + 1 and 2**24
+        np.testing.assert_array_equal(sjx.argmax_onehot(big), [[1, 0, 0], [0.5, 0.5, 0]])
+        np.testing.assert_array_equal(sjx.argmin_onehot(big), [[0, 0, 1], [0, 0, 1]])
+        mask = jnp.array([False, True, True])
+        np.testing.assert_array_equal(sjx.argmax_onehot(big, where=mask), [[0, 1, 0], [0, 1, 0]])
+        np.testing.assert_array_equal(sjx.argmin_onehot(big, axis=0), [[0, 0, 0], [1, 1, 1]])
+        for dtype in [jnp.int8, jnp.int32, jnp.uint16, jnp.bool_] + ([jnp.int64] if x64 else []):
+            z = jnp.array([1, 0, 1]).astype(dtype)
+            want = jnp.exp(z).dtype  # JAX's own promotion of the integer
+            for f in [sjx.softargmax, sjx.log_softargmax, sjx.argmax_onehot, sjx.logsumexp]:
+                assert f(z).dtype == want, (f, dtype)
+            assert sjx.logsumexp(z).dtype == jax.nn.logsumexp(z).dtype
+        a, b = jnp.array([1.0, 2.0], jnp.float32), jnp.array([1, 2])
+        assert sjx.logsumexp(a, b=b).dtype == jax.nn.logsumexp(a, b=b).dtype == jnp.float32
+
+
 # ------------------------------------------------------------------------------------------------
 # 8. logsumexp: SciPy's cases and the derivative with respect to a zero weight
 

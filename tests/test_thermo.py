@@ -305,3 +305,66 @@ def test_nan_slice_on_a_large_array():
             out = f(e, beta=b)
             assert jnp.isnan(out[1]), (f.__name__, b)
             assert not jnp.isnan(out[jnp.arange(8) != 1]).any(), (f.__name__, b)
+
+
+# ------------------------------------------------------------------------------------------------
+# Edges: forbidden states, masked non-finite entries, empty systems, NaN β, wide spreads
+
+
+def _edge_systems():
+    """(energies, mask) pairs with the states a thermodynamic quantity must step over."""
+    e = jnp.array([0.3, -1.2, 2.0, 0.5])
+    live = jnp.array([True, True, True, False])
+    return {
+        "forbidden state": (e.at[2].set(INF), None),
+        "two forbidden states": (e.at[0].set(INF).at[3].set(INF), None),
+        "masked nan": (e.at[3].set(NAN), live),
+        "masked +inf": (e.at[3].set(INF), live),
+        "masked -inf": (e.at[3].set(-INF), live),
+        "empty": (e, jnp.zeros(4, bool)),
+    }
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("jit", [jax.jit, lambda f: f], ids=["jit", "eager"])
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+def test_gradients_are_finite_on_every_edge(name, jit, dtype):
+    # Away from β = 0 a forbidden (+inf) state has weight 0, masked states are invisible and an
+    # empty system is constant: the gradient in E and β is finite, and 0 on those states.
+    with jax.enable_x64(dtype == np.float64):
+        f = FUNCTIONS[name]
+        for case, (e, mask) in _edge_systems().items():
+            e = e.astype(dtype)
+            grad = jit(jax.grad(lambda e, b, mask: f(e, beta=b, where=mask), (0, 1)))
+            for b in [1.0, 3.0, INF, -INF] + ([] if "forbidden" in case else [-1.0]):
+                ge, gb = grad(e, jnp.asarray(b, dtype), mask)
+                # at β = ±inf, ∂ log Z/∂E = −βp is ∓inf on the ground state: not NaN
+                ok = np.isfinite if np.isfinite(b) else lambda x: ~np.isnan(x)
+                assert np.all(ok(ge)) and ok(gb), (case, b, ge, gb)
+                if mask is not None or b > 0:  # for β < 0 a +inf state is the ground state
+                    off = ~np.isfinite(np.asarray(e)) if mask is None else ~np.asarray(mask)
+                    np.testing.assert_array_equal(np.asarray(ge)[off], 0.0, err_msg=case)
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS) + ["p"])
+def test_nan_beta_gives_nan(name):
+    f = FUNCTIONS.get(name, sjx.boltzmann)
+    out = jax.jit(lambda b: f(jnp.array([0.0, 1.0, 3.0]), beta=b))(NAN)
+    assert np.all(np.isnan(out)), out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_spreads_up_to_twice_the_largest_float(dtype):
+    with jax.enable_x64(dtype == np.float64):
+        big = np.finfo(dtype).max * 0.9
+        e = jnp.asarray([big, -big, big / 2], dtype)
+        scaled = np.asarray(e, np.float64) / big  # E / big, in [-1, 1]
+        assert sjx.heat_capacity(e, beta=0.0) == 0.0
+        np.testing.assert_allclose(sjx.mean_energy(e, beta=0.0), big * scaled.mean(), rtol=1e-6)
+        for t in [5.0, 20.0, -8.0]:  # β·big (β must be normal: XLA flushes subnormals to 0)
+            p = sps.softmax(-t * scaled)
+            mean = big * np.sum(p * scaled)
+            c = t**2 * np.sum(p * (scaled - np.sum(p * scaled)) ** 2)
+            b = dtype(t / big)
+            np.testing.assert_allclose(sjx.mean_energy(e, beta=b), mean, rtol=1e-5)
+            np.testing.assert_allclose(sjx.heat_capacity(e, beta=b), c, rtol=1e-5)

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from softjax._core import static_size
+from softjax._core import explicitly_sharded, static_size
 
 _INF = float("inf")
 
@@ -38,8 +38,7 @@ def applies(z: jax.Array, mask, axes) -> bool:
     """Whether the engine serves this call (a static decision on the shape and the sharding)."""
     if mask is not None or not static_size(z.shape, axes):
         return False
-    spec = getattr(getattr(jax.typeof(z), "sharding", None), "spec", None) or ()
-    return all(spec[a] is None for a in axes if a < len(spec))
+    return not explicitly_sharded(z, axes)
 
 
 def recomputes(z: jax.Array, axes) -> bool:
@@ -63,7 +62,9 @@ def _fast(z, beta, axes, finish):
             # The extreme is exact in the input dtype; taking it before the upcast keeps each
             # 16-bit conversion inside the pass that uses it (nothing float32 is materialised).
             m = _up(lax.stop_gradient(reduce(z)), beta)
-            y = beta * (_up(z, beta) - m)
+            # 2β(z/2 − M/2) is β(z − M) bit for bit, and finite where z − M overflows; where
+            # |β| > F/2, 2β = ±inf makes the extreme NaN, which sends the slice to the definition.
+            y = (2 * beta) * (_up(z, beta) * 0.5 - m * 0.5)
             return finish(y, jnp.sum(jnp.exp(y), axis=axes, keepdims=True), m)
 
         return branch
