@@ -205,6 +205,8 @@ def linear_chain(
             def step(a, p):
                 return _vecmat(semiring, a, p), None
 
+            # + 0 typed like the potentials: the carry then holds their sharding from the start.
+            alpha = alpha + jnp.zeros_like(pot[..., 0, 0, :])
             alpha, _ = lax.scan(step, alpha, jnp.moveaxis(pot, -3, 0))
         else:
             alpha = _vecmat(semiring, alpha, _reduce_tree(semiring, pot))
@@ -289,7 +291,7 @@ def shortest_paths(
         raise ValueError(f"weights must have shape (..., n, n), got shape {w.shape}")
     n = w.shape[-1]
     eye = jnp.broadcast_to(jnp.eye(n, dtype=bool), w.shape)
-    w = jnp.where(eye, _constant(semiring.zero, w.dtype, w.shape), w)
+    w = jnp.where(eye, jnp.asarray(semiring.zero).astype(w.dtype), w)
     return semiring.closure(w, num_squarings=num_squarings).astype(dtype)
 
 
@@ -367,8 +369,9 @@ def dtw(cost: ArrayLike, semiring=None) -> jax.Array:
     xs = (jnp.moveaxis(skew, -2, 0), valid, jnp.arange(n_diag) == 0)
 
     vec = batch + (n,)
-    zero = _constant(semiring.zero, c.dtype, vec)
-    one = _constant(semiring.one, c.dtype, batch + (1,))
+    # + 0 typed like the costs: the scan's carry then holds their sharding from the start.
+    zero = _constant(semiring.zero, c.dtype, vec) + jnp.zeros_like(c[..., 0])
+    one = _constant(semiring.one, c.dtype, batch + (1,)) + jnp.zeros_like(c[..., :1, 0])
     zero1 = zero[..., :1]
 
     def step(carry, x):
@@ -377,7 +380,8 @@ def dtw(cost: ArrayLike, semiring=None) -> jax.Array:
         up = _shift(r1, zero1)  # R[i-1, j]
         diag = _shift(r2, jnp.where(first, one, zero1))  # R[i-1, j-1]; R[-1, -1] = one
         acc = semiring.sum(jnp.stack([up, r1, diag]), axis=0)
-        new = jnp.where(jnp.broadcast_to(ok, vec), semiring.mul(cd, acc), zero)
+        live = jnp.broadcast_to(ok, vec) & jnp.ones_like(zero, dtype=bool)  # sharded like zero
+        new = jnp.where(live, semiring.mul(cd, acc), zero)
         return (new, r1), None
 
     (last, _), _ = lax.scan(step, (zero, zero), xs)

@@ -578,7 +578,7 @@ class _Semiring:
             raise TypeError(f"num_squarings must be an int, got {num_squarings!r}")
         if num_squarings < 0:
             raise ValueError(f"num_squarings must be >= 0, got {num_squarings}")
-        s = self._identity(n, a.shape[:-2], a.dtype)
+        s = self._identity(n, a.shape[:-2], a.dtype) + jnp.zeros_like(a)  # typed like a
 
         def step(_, carry):
             s, p = carry

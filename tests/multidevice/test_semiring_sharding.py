@@ -15,6 +15,7 @@ import pytest
 from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from softjax import dp
 from softjax.semiring import LogSemiring, MaxPlus, MinPlus
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
@@ -99,3 +100,32 @@ def test_matmul_sharded_equals_single_device(mesh, spec, name):
 @pytest.mark.parametrize("name", ["log(1.5)", "maxplus"])
 def test_large_matmul_sharded_equals_single_device(mesh, spec, name):
     _check_sharded(mesh, (64, 64, 64), spec, name)
+
+
+# ------------------------------------------------------------------------------------------------
+# Dynamic programs over a batch sharded across the mesh: value and gradient.
+
+PROGRAMS = {
+    "linear_chain": lambda x, s: dp.linear_chain(x, s),
+    "linear_chain_parallel": lambda x, s: dp.linear_chain(x, s, method="parallel"),
+    "dtw": lambda x, s: dp.dtw(jnp.abs(x[:, 0]), s),
+    "shortest_paths": lambda x, s: dp.shortest_paths(jnp.abs(x[:, 0]) + 0.1, s),
+}
+
+
+@pytest.mark.parametrize("semiring", ["log(1.5)", "log(-0.7)", "maxplus", "minplus"])
+@pytest.mark.parametrize("program", list(PROGRAMS))
+def test_dynamic_programs_over_a_sharded_batch(mesh, program, semiring):
+    s = SEMIRINGS[semiring]
+    x = _data((8, 6, 4, 4), seed=5)  # (batch, T, K, K)
+    xs = jax.device_put(x, NamedSharding(mesh, P("x", None, None, None)))
+    f = PROGRAMS[program]
+
+    def loss(x):
+        v = f(x, s)
+        return jnp.sum(jnp.where(jnp.isfinite(v), jnp.sin(v), 0.0))
+
+    for g in [lambda x: f(x, s), jax.grad(loss)]:
+        with jax.set_mesh(mesh):
+            got = jax.jit(g)(xs)
+        chex.assert_trees_all_close(got, jax.jit(g)(x), rtol=1e-5, atol=1e-5)
