@@ -264,7 +264,8 @@ def _mellowmax_parts(z, beta, mask, axes):
     p = _softargmax(z, beta, mask, axes, True).astype(beta.dtype)
     kl = jnp.maximum(weighted(p, y, axes) - log_mean, 0.0)
     value, slope, b = _mellowmax_series(z, beta, mask, axes)
-    series = jnp.abs(b) <= _series_limit(beta.dtype)
+    # Only on slices with a finite extreme: infinite entries make the cumulants undefined.
+    series = (jnp.abs(b) <= _series_limit(beta.dtype)) & jnp.isfinite(m)
     value = jnp.where(series, value, m + log_mean / safe_beta)
     slope = jnp.where(series, slope, kl / safe_beta**2)
     value = jnp.where(jnp.isnan(m), jnp.nan, value)
