@@ -73,12 +73,13 @@ def _on_platform(engine, definition, z, beta, mask, axes):
     return on_cpu(engine, definition, z, beta)
 
 
-def _reduce(z, beta, mask, axes, finish, terms=jnp.exp, fast=None):
+def _reduce(z, beta, mask, axes, finish, terms=jnp.exp, fast=None, logits_out=False):
     """``finish(y, Σ terms(y), M)`` with the exact exponents y and M the extreme (the sum is taken
     of each array in the pytree ``terms(y)``).
 
     On CPU the engine computes ``fast(y, S, M)`` (default: ``finish``) with S = Σ exp(y) from one
-    fused pass, and this definition on the slices where that is NaN.
+    fused pass, and this definition on the slices where that is NaN. ``logits_out``: ``finish``
+    returns y itself (not only functions of exp(y)).
     """
 
     def definition(z, beta):
@@ -86,7 +87,9 @@ def _reduce(z, beta, mask, axes, finish, terms=jnp.exp, fast=None):
         sums = jax.tree.map(partial(jnp.sum, axis=axes, keepdims=True), terms(y))
         return finish(y, sums, m)
 
-    engine = partial(softmax_cpu.reduce, axes=axes, fast=fast or finish, exact=definition)
+    engine = partial(
+        softmax_cpu.reduce, axes=axes, fast=fast or finish, exact=definition, logits_out=logits_out
+    )
     return _on_platform(engine, definition, z, beta, mask, axes)
 
 
@@ -159,7 +162,7 @@ def _log_softargmax(z, beta, mask, axes):
         out = y - jnp.log(s)
         return (out if mask is None else jnp.where(mask, out, -_INF)).astype(z.dtype)
 
-    return _reduce(z, beta, mask, axes, finish)
+    return _reduce(z, beta, mask, axes, finish, logits_out=True)
 
 
 def _log_softargmax_jvp(axes, primals, tangents):

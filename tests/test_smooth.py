@@ -109,6 +109,25 @@ def test_huge_beta_times_z_under_jit():
     np.testing.assert_allclose(lse(x, 1e20), x.max(-1))
 
 
+@pytest.mark.parametrize("beta", [2e-38, 1e-37, 1e-36, 1e-30, 0.5])
+def test_spread_beyond_the_largest_float_at_small_beta(beta):
+    # z − M overflows to −inf, yet β(z − M) is finite: the weights are those of float64.
+    z = np.array([[-3e38, 3e38, 1.0], [2e38, -2e38, 0.0]], np.float32)
+    for b in (beta, -beta):
+        m = np.where(b > 0, z.max(-1, keepdims=True), z.min(-1, keepdims=True)).astype(np.float64)
+        y = b * (z.astype(np.float64) - m)
+        log_p = y - np.log(np.exp(y).sum(-1, keepdims=True))
+        with np.errstate(under="ignore"):
+            p = np.exp(log_p)
+        np.testing.assert_allclose(sjx.softargmax(z, beta=b), p, rtol=1e-5, atol=1e-37)
+        finite = log_p > -1e30
+        np.testing.assert_allclose(
+            np.asarray(sjx.log_softargmax(z, beta=b))[finite], log_p[finite], rtol=1e-5, atol=1e-6
+        )
+        smooth = m[:, 0] + np.log(np.exp(y).sum(-1)) / b
+        np.testing.assert_allclose(sjx.smooth_max(z, beta=b), smooth, rtol=1e-6)
+
+
 # ------------------------------------------------------------------------------------------------
 # 4. Non-finite input
 

@@ -50,21 +50,33 @@ def _up(x, beta):
     return x.astype(beta.dtype)
 
 
-def _fast(z, beta, axes, finish):
+def _fast(z, beta, axes, finish, logits_out):
     """``finish(y, S, M)`` with y = β(z − M) and S = Σ exp(y), by one fused pass.
 
     The side (max or min) is picked at run time from the sign of β; a β per slice with both signs
-    computes both extremes.
+    computes both extremes. ``logits_out``: whether ``finish`` returns y itself rather than only
+    functions of exp(y).
     """
+    if logits_out:
+        # 2β(z/2 − M/2) is β(z − M) bit for bit, and finite where z − M overflows; where
+        # |β| > F/2, 2β = ±inf makes the extreme NaN, which sends the slice to the definition.
+        def exponents(z, m, beta):
+            return (2 * beta) * (z * 0.5 - m * 0.5)
+
+    else:
+        # Where z − M overflows (a spread beyond the largest float F), the exact exponent
+        # 2β(z/2 − M/2) is below −2¹⁰ once |β| ≥ 2¹⁰/F, so exp gives 0 as the overflowed β(z − M)
+        # does; a smaller |β| (β = 0 too) is sent to the definition as NaN.
+        def exponents(z, m, beta):
+            small = jnp.abs(beta) < 2.0**10 / jnp.finfo(beta.dtype).max
+            return jnp.where(small, jnp.nan, beta).astype(beta.dtype) * (z - m)
 
     def side(reduce):
         def branch(z, beta):
             # The extreme is exact in the input dtype; taking it before the upcast keeps each
             # 16-bit conversion inside the pass that uses it (nothing float32 is materialised).
             m = _up(lax.stop_gradient(reduce(z)), beta)
-            # 2β(z/2 − M/2) is β(z − M) bit for bit, and finite where z − M overflows; where
-            # |β| > F/2, 2β = ±inf makes the extreme NaN, which sends the slice to the definition.
-            y = (2 * beta) * (_up(z, beta) * 0.5 - m * 0.5)
+            y = exponents(_up(z, beta), m, beta)
             return finish(y, jnp.sum(jnp.exp(y), axis=axes, keepdims=True), m)
 
         return branch
@@ -84,7 +96,7 @@ def _fast(z, beta, axes, finish):
     return lax.switch(index, branches, z, beta)
 
 
-def reduce(z: jax.Array, beta: jax.Array, axes, fast, exact):
+def reduce(z: jax.Array, beta: jax.Array, axes, fast, exact, logits_out=False):
     """``fast(y, S, M)`` from the fused pass, or ``exact(z, beta)`` (the definition) when that is
     NaN on any slice.
 
@@ -92,7 +104,7 @@ def reduce(z: jax.Array, beta: jax.Array, axes, fast, exact):
     extreme, β = 0 with an infinite entry), and ``fast`` may declare more slices rare by giving
     NaN; the definition then computes the whole call.
     """
-    out = _fast(z, beta, axes, fast)
+    out = _fast(z, beta, axes, fast, logits_out)
     # The first entry of each slice tells: probing the output rather than returning S keeps the
     # fast path one fused kernel with a single output.
     probe = out
