@@ -348,7 +348,7 @@ _tropical.defvjp(_tropical_fwd, _tropical_bwd)
 
 # The CPU engine serves products of at least this many terms m·k·n (per matrix, static shapes):
 # below it the definition's fused loops are faster, value and gradient (benchmarks/README.md).
-_ENGINE_MIN_TERMS = 64**3
+_ENGINE_MIN_TERMS = 128**3
 
 
 def _engine_serves(a, b) -> bool:

@@ -62,7 +62,7 @@ def test_tropical_matmul_exports_with_symbolic_shapes(semiring):
 
 def test_large_static_matmul_exports_for_every_platform():
     # Static shapes large enough for the CPU engine: the export carries it for cpu only.
-    a, b = _data((64, 64), 4), _data((64, 64), 5)
+    a, b = _data((128, 128), 4), _data((128, 128), 5)
     specs = (jax.ShapeDtypeStruct(a.shape, a.dtype),) * 2 + (BETA,)
     _check(
         lambda a, b, beta: LogSemiring(beta).matmul(a, b),

@@ -73,8 +73,8 @@ BETAS = [1e-2, 1.0, 30.0, 100.0, 1e3, INF, -1.0, -100.0, -1e3, -INF]
 @pytest.mark.parametrize("beta", BETAS)
 def test_matmul_exact_at_every_beta(beta):
     zero = -INF if beta > 0 else INF
-    a = with_zeros(normal((96, 80), 1), zero, 1)
-    b = with_zeros(normal((80, 72), 2).T, zero, 2).T
+    a = with_zeros(normal((144, 136), 1), zero, 1)
+    b = with_zeros(normal((136, 128), 2).T, zero, 2).T
     b[:, 3] = zero
     c = log_matmul(a, b, jnp.float32(beta))
     assert c.dtype == jnp.float32
@@ -102,10 +102,10 @@ def test_matmul_exact_at_large_beta_batched(beta):
 
 def test_matmul_many_dead_entries_and_nan():
     beta = 100.0
-    a, b = normal((64, 48), 42), normal((48, 40), 43)
-    a[:30] = -INF  # 30 of 64 rows without a finite term: the dense repair with dead detection
+    a, b = normal((136, 128), 42), normal((128, 128), 43)
+    a[:60] = -INF  # 60 of 136 rows without a finite term: the dense repair with dead detection
     assert_exact(log_matmul(a, b, jnp.float32(beta)), reference_matmul(a, b, beta))
-    a, b = normal((64, 48), 44), normal((48, 40), 45)
+    a, b = normal((136, 128), 44), normal((128, 128), 45)
     a[3, 5] = np.nan
     b[7, 9] = np.nan
     c = np.asarray(log_matmul(a, b, jnp.float32(beta)))
@@ -116,7 +116,7 @@ def test_matmul_many_dead_entries_and_nan():
 
 def test_matmul_repairs_few_damaged_entries():
     # Small spread except two outlying rows and a column: only those entries underflow in BLAS.
-    a, b = 0.1 * normal((96, 80), 5), 0.1 * normal((80, 72), 6)
+    a, b = 0.1 * normal((144, 136), 5), 0.1 * normal((136, 128), 6)
     a[3, :7] = 40.0
     a[9, 20:] = -30.0
     b[5, 11] = 35.0
@@ -125,7 +125,7 @@ def test_matmul_repairs_few_damaged_entries():
 
 
 def test_matmul_large_values_and_small_beta():
-    a, b = 1e3 * normal((96, 80), 7), 1e3 * normal((80, 72), 8)
+    a, b = 1e3 * normal((144, 136), 7), 1e3 * normal((136, 128), 8)
     for beta in (1e-2, 1.0, 1e3):
         assert_exact(log_matmul(a, b, jnp.float32(beta)), reference_matmul(a, b, beta))
 
@@ -548,7 +548,7 @@ def test_tropical_sum_nan_on_a_large_array():
 # One battery of edge cases, at a size that the CPU engine computes and at one that the definition
 # computes, both against the float64 broadcast formula (value, and gradient in A, B and β).
 
-ENGINE_SIZE, DEFINITION_SIZE = (64, 72, 64), (12, 9, 10)
+ENGINE_SIZE, DEFINITION_SIZE = (128, 136, 128), (12, 9, 10)
 
 
 def _battery_case(name, size, beta):

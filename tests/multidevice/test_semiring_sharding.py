@@ -95,11 +95,11 @@ def test_matmul_sharded_equals_single_device(mesh, spec, name):
     _check_sharded(mesh, (16, 32, 8), spec, name)
 
 
-# (64, 64) @ (64, 64) takes the CPU engine when the axes are Auto.
+# (128, 128) @ (128, 128) takes the CPU engine when the axes are Auto.
 @pytest.mark.parametrize("spec", list(SPECS), ids=list(SPECS))
 @pytest.mark.parametrize("name", ["log(1.5)", "maxplus"])
 def test_large_matmul_sharded_equals_single_device(mesh, spec, name):
-    _check_sharded(mesh, (64, 64, 64), spec, name)
+    _check_sharded(mesh, (128, 128, 128), spec, name)
 
 
 # ------------------------------------------------------------------------------------------------
