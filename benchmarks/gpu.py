@@ -102,7 +102,11 @@ def kernel(quick: bool) -> list[dict]:
             x = jnp.asarray(rng.standard_normal(shape), dtype)
             b = jnp.asarray(2.0, jnp.float32)
             nbytes = x.size * x.dtype.itemsize
-            moved = {"softargmax": 2 * nbytes, "softargmax fwd+bwd": 4 * nbytes, "logsumexp": nbytes}
+            moved = {
+                "softargmax": 2 * nbytes,
+                "softargmax fwd+bwd": 4 * nbytes,
+                "logsumexp": nbytes,
+            }
             copy = {"copy": jax.jit(lambda x, b: x + jnp.zeros((), x.dtype))}
             t_copy = interleaved_times(copy, x, b, rounds=3)["copy"]
             copy_bw = 2 * nbytes / t_copy / 1e9
@@ -137,10 +141,10 @@ def matmuls(quick: bool) -> list[dict]:
         c = jnp.asarray(rng.standard_normal((n, n)), jnp.float32)
 
         def product(s):
-            return lambda a, c: s.matmul(a, c)
+            return lambda x, y: s.matmul(x, y)
 
         def gradient(s):
-            return jax.grad(lambda a, c: s.matmul(a, c).sum(), argnums=(0, 1))
+            return jax.grad(lambda x, y: s.matmul(x, y).sum(), argnums=(0, 1))
 
         cases = {
             "LogSemiring(1)": LogSemiring(1.0),
@@ -148,8 +152,10 @@ def matmuls(quick: bool) -> list[dict]:
             "MaxPlus": MaxPlus(),
         }
         for kind, make in (("value", product), ("gradient", gradient)):
-            base = jax.jit(lambda a, c: a @ c) if kind == "value" else jax.jit(
-                jax.grad(lambda a, c: (a @ c).sum(), argnums=(0, 1))
+            base = (
+                jax.jit(lambda a, c: a @ c)
+                if kind == "value"
+                else jax.jit(jax.grad(lambda a, c: (a @ c).sum(), argnums=(0, 1)))
             )
             fns = {"A @ B": base}
             for name, s in cases.items():
@@ -169,7 +175,7 @@ def matmuls(quick: bool) -> list[dict]:
                             "/ A @ B": t[key] / t["A @ B"],
                         }
                     )
-            _print(table(rows[-2 * len(cases):], ["matmul", "kind", "path", "n", "ms", "/ A @ B"]))
+            _print(table(rows[-2 * len(cases) :], ["matmul", "kind", "path", "n", "ms", "/ A @ B"]))
     return rows
 
 
