@@ -8,9 +8,10 @@ dimension with a number except for equality, which is decided symbolically.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +22,39 @@ from jax.typing import ArrayLike
 Axis = int | Sequence[int] | None
 
 _INF = float("inf")
+
+
+def debug_checked(fn: Callable) -> Callable:
+    """Under ``jax_debug_nans`` or ``jax_debug_infs``, ``fn`` runs as one compiled computation.
+
+    With a debug flag on, JAX checks the output of every compiled computation, and, run
+    eagerly, of every operation. Like ``jax.nn``'s functions (which are jitted), each public
+    function is then checked on its outputs only: its internals may use infinities (the
+    identities of max and of the tropical semirings, saturating arithmetic) without tripping
+    the flag, and finite input gives no error. NaN constants are never used, so
+    ``jax_debug_nans`` stays silent on finite input also under ``jax.disable_jit()``.
+
+    Array arguments are traced; everything else (Python numbers, axes, callables) is static,
+    so that the argument checks on static values still raise. Without a flag: ``fn`` itself.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if not (jax.config.jax_debug_nans or jax.config.jax_debug_infs):
+            return fn(*args, **kwargs)
+        leaves, tree = jax.tree.flatten((args, kwargs))
+        traced = [i for i, x in enumerate(leaves) if isinstance(x, jax.Array | np.ndarray)]
+
+        def call(*values):
+            full = list(leaves)
+            for i, v in zip(traced, values, strict=True):
+                full[i] = v
+            a, k = jax.tree.unflatten(tree, full)
+            return fn(*a, **k)
+
+        return jax.jit(call)(*(leaves[i] for i in traced))
+
+    return wrapper
 
 
 def normalize_axis(axis: Axis, ndim: int, name: str = "axis") -> tuple[int, ...]:
@@ -96,7 +130,7 @@ def reduced_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, .
     return tuple(1 if i in axes else d for i, d in enumerate(shape))
 
 
-def _broadcasts_to(shape: tuple, target: tuple) -> bool:
+def broadcasts_to(shape: tuple, target: tuple) -> bool:
     """Whether ``shape`` broadcasts to exactly ``target`` (symbolic dimensions compare equal only
     to themselves)."""
     if len(shape) > len(target):
@@ -127,7 +161,7 @@ def as_beta(
         raise ValueError(
             f"{name} of shape {beta.shape} has more dimensions than the input of shape {shape}"
         )
-    if not _broadcasts_to(beta.shape, target):
+    if not broadcasts_to(beta.shape, target):
         raise ValueError(
             f"{name} of shape {beta.shape} does not broadcast to {target}, the input shape "
             f"{shape} with the reduced axes {axes} kept"
@@ -144,9 +178,20 @@ def as_mask(
     where = jnp.asarray(where)
     if where.dtype != jnp.bool_:
         raise TypeError(f"{name} must be a boolean array, got dtype {where.dtype}")
-    if not _broadcasts_to(where.shape, tuple(shape)):
+    if not broadcasts_to(where.shape, tuple(shape)):
         raise ValueError(f"{name} of shape {where.shape} does not broadcast to {shape}")
     return jnp.broadcast_to(where, shape)
+
+
+def nan_from(x: jax.Array, out: jax.Array, axes: tuple[int, ...] = ()) -> jax.Array:
+    """``out``, NaN where ``x`` is NaN (on the slices over ``axes`` where ``x`` holds one).
+
+    The NaN is taken from ``x`` itself, never from a NaN constant: under ``jax_debug_nans`` an
+    eager run checks every operation, and finite input must compute no NaN at all.
+    """
+    if axes:
+        x = jnp.sum(jnp.where(jnp.isnan(x), x, 0), axis=axes, keepdims=True)
+    return jnp.where(jnp.isnan(x), x.astype(out.dtype), out)
 
 
 def nan_max(x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
@@ -154,8 +199,7 @@ def nan_max(x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
 
     XLA's CPU reductions may skip NaN on large arrays, so the propagation is made explicit.
     """
-    top = jnp.max(x, axis=axes, keepdims=True, initial=-_INF)
-    return jnp.where(jnp.any(jnp.isnan(x), axis=axes, keepdims=True), jnp.nan, top)
+    return nan_from(x, jnp.max(x, axis=axes, keepdims=True, initial=-_INF), axes)
 
 
 def nan_min(x: jax.Array, axes: tuple[int, ...]) -> jax.Array:

@@ -17,6 +17,7 @@ References:
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import jax
@@ -25,8 +26,8 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
-from softjax._core import compute_dtype, real_array
-from softjax.semiring import LogSemiring, MinPlus
+from softjax._core import broadcasts_to, compute_dtype, debug_checked, real_array
+from softjax.semiring import LogSemiring, MaxPlus, MinPlus
 
 __all__ = ["dtw", "linear_chain", "shortest_paths", "soft_dtw_divergence"]
 
@@ -44,7 +45,8 @@ def _check_semiring(semiring: Any, needs=_SEMIRING_API) -> None:
             f"semiring must be a semiring instance such as MaxPlus() or LogSemiring(beta), "
             f"got the class {semiring.__name__}"
         )
-    missing = [name for name in needs if not hasattr(semiring, name)]
+    # Looked up on the class: reading a property such as ``zero`` would compute it.
+    missing = [name for name in needs if not hasattr(type(semiring), name)]
     if missing:
         raise TypeError(
             f"semiring must be a semiring such as LogSemiring(beta) or MaxPlus(), got {semiring!r}"
@@ -63,6 +65,28 @@ def _upcast(x: jax.Array) -> jax.Array:
 def _constant(value, dtype, shape) -> jax.Array:
     """The semiring constant ``value`` (possibly traced) as an array of ``shape`` and ``dtype``."""
     return jnp.broadcast_to(jnp.asarray(value).astype(dtype), shape)
+
+
+def _per_problem(program: Callable, semiring, batch: tuple, *arrays: jax.Array) -> jax.Array:
+    """``program(semiring, *arrays)`` for arrays with leading batch dimensions ``batch``.
+
+    A semiring whose parameters (β) are arrays broadcastable to ``batch`` gives one semiring per
+    problem: the program is vmapped over the batch dimensions. Scalar parameters: one call.
+    """
+    leaves = jax.tree.leaves(semiring)
+    if all(jnp.ndim(leaf) == 0 for leaf in leaves):
+        return program(semiring, *arrays)
+    for leaf in leaves:
+        if not broadcasts_to(jnp.shape(leaf), batch):
+            raise ValueError(
+                f"the semiring's parameters must be scalars or broadcast to the batch shape "
+                f"{batch} (one per problem), got {semiring!r} with shape {jnp.shape(leaf)}"
+            )
+    semiring = jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, batch), semiring)
+    f = program
+    for _ in batch:
+        f = jax.vmap(f)
+    return f(semiring, *arrays)
 
 
 def _vecmat(semiring, v: jax.Array, m: jax.Array) -> jax.Array:
@@ -90,6 +114,7 @@ def _reduce_tree(semiring, mats: jax.Array) -> jax.Array:
     return mats[..., 0, :, :]
 
 
+@debug_checked
 def linear_chain(
     potentials: ArrayLike,
     semiring,
@@ -199,24 +224,39 @@ def linear_chain(
             f"method='parallel' needs a static number of transitions T, got T = {t_len}; "
             "use method='sequential' for a symbolic T"
         )
-    if not (isinstance(t_len, int) and t_len == 0):
-        if method == "sequential":
 
-            def step(a, p):
-                return _vecmat(semiring, a, p), None
+    def chain(semiring, pot, alpha, omega):
+        if not (isinstance(t_len, int) and t_len == 0):
+            if method == "sequential":
 
-            # + 0 typed like the potentials: the carry then holds their sharding from the start.
-            alpha = alpha + jnp.zeros_like(pot[..., 0, 0, :])
-            alpha, _ = lax.scan(step, alpha, jnp.moveaxis(pot, -3, 0))
-        else:
-            alpha = _vecmat(semiring, alpha, _reduce_tree(semiring, pot))
-    return semiring.sum(semiring.mul(alpha, omega), axis=-1).astype(dtype)
+                def step(a, p):
+                    return _vecmat(semiring, a, p), None
+
+                # + 0 typed like the potentials: the carry then holds their sharding from the start.
+                alpha = alpha + jnp.zeros_like(pot[..., 0, 0, :])
+                alpha, _ = lax.scan(step, alpha, jnp.moveaxis(pot, -3, 0))
+            else:
+                alpha = _vecmat(semiring, alpha, _reduce_tree(semiring, pot))
+        return semiring.sum(semiring.mul(alpha, omega), axis=-1)
+
+    return _per_problem(chain, semiring, batch, pot, alpha, omega).astype(dtype)
 
 
 # ----------------------------------------------------------------------------------------------
 # Shortest paths
 
 
+def _no_loop(semiring) -> jax.Array:
+    """The diagonal weight that adds no path: the semiring's zero, or in an idempotent semiring
+    (tropical, or the log-semiring at β = ±inf) its one, which keeps a finite matrix finite."""
+    if isinstance(semiring, MaxPlus | MinPlus):
+        return jnp.asarray(semiring.one)
+    if isinstance(semiring, LogSemiring):
+        return jnp.where(jnp.isinf(semiring.beta), semiring.one, semiring.zero)
+    return jnp.asarray(semiring.zero)
+
+
+@debug_checked
 def shortest_paths(
     weights: ArrayLike, semiring=None, *, num_squarings: int | None = None
 ) -> jax.Array:
@@ -290,9 +330,13 @@ def shortest_paths(
     if w.ndim < 2 or w.shape[-1] != w.shape[-2]:
         raise ValueError(f"weights must have shape (..., n, n), got shape {w.shape}")
     n = w.shape[-1]
-    eye = jnp.broadcast_to(jnp.eye(n, dtype=bool), w.shape)
-    w = jnp.where(eye, jnp.asarray(semiring.zero).astype(w.dtype), w)
-    return semiring.closure(w, num_squarings=num_squarings).astype(dtype)
+
+    def paths(semiring, w):
+        eye = jnp.broadcast_to(jnp.eye(n, dtype=bool), w.shape)
+        w = jnp.where(eye, _no_loop(semiring).astype(w.dtype), w)
+        return semiring.closure(w, num_squarings=num_squarings)
+
+    return _per_problem(paths, semiring, w.shape[:-2], w).astype(dtype)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -304,6 +348,7 @@ def _shift(x: jax.Array, fill: jax.Array) -> jax.Array:
     return jnp.concatenate([fill, x[..., :-1]], axis=-1)
 
 
+@debug_checked
 def dtw(cost: ArrayLike, semiring=None) -> jax.Array:
     r"""Dynamic time warping in a semiring: DTW under min-plus, soft-DTW under the log-semiring.
 
@@ -366,26 +411,32 @@ def dtw(cost: ArrayLike, semiring=None) -> jax.Array:
     j_idx = d_idx - i_idx
     valid = (j_idx >= 0) & (j_idx < m)  # (D, n)
     skew = c[..., i_idx, jnp.clip(j_idx, 0, m - 1)]  # (..., D, n)
-    xs = (jnp.moveaxis(skew, -2, 0), valid, jnp.arange(n_diag) == 0)
 
-    vec = batch + (n,)
-    # + 0 typed like the costs: the scan's carry then holds their sharding from the start.
-    zero = _constant(semiring.zero, c.dtype, vec) + jnp.zeros_like(c[..., 0])
-    one = _constant(semiring.one, c.dtype, batch + (1,)) + jnp.zeros_like(c[..., :1, 0])
-    zero1 = zero[..., :1]
+    top_row = jnp.arange(n) == 0  # i = 0
 
-    def step(carry, x):
-        r1, r2 = carry  # anti-diagonals d - 1 and d - 2
-        cd, ok, first = x
-        up = _shift(r1, zero1)  # R[i-1, j]
-        diag = _shift(r2, jnp.where(first, one, zero1))  # R[i-1, j-1]; R[-1, -1] = one
-        acc = semiring.sum(jnp.stack([up, r1, diag]), axis=0)
-        live = jnp.broadcast_to(ok, vec) & jnp.ones_like(zero, dtype=bool)  # sharded like zero
-        new = jnp.where(live, semiring.mul(cd, acc), zero)
-        return (new, r1), None
+    def warp(semiring, skew):
+        # Cells outside the grid hold 0 and are never read: on the edges the predecessors
+        # outside are left out by selects instead of being the semiring's zero (an infinity).
+        # + 0 typed like the costs: the scan's carry then holds their sharding from the start.
+        filler = jnp.zeros_like(skew[..., 0, :])
+        one = _constant(semiring.one, skew.dtype, filler.shape[:-1] + (1,)) + filler[..., :1]
 
-    (last, _), _ = lax.scan(step, (zero, zero), xs)
-    return last[..., -1].astype(dtype)
+        def step(carry, x):
+            r1, r2 = carry  # anti-diagonals d - 1 and d - 2
+            cd, ok, first_col, first = x
+            up = _shift(r1, r1[..., :1])  # R[i-1, j]
+            diag = _shift(r2, r2[..., :1])  # R[i-1, j-1]
+            acc = semiring.sum(jnp.stack([up, r1, diag]), axis=0)
+            acc = jnp.where(first_col, up, acc)  # j = 0: from above only
+            acc = jnp.where(top_row, jnp.where(first, one, r1), acc)  # i = 0: from the left only
+            new = jnp.where(ok, semiring.mul(cd, acc), filler)
+            return (new, r1), None
+
+        xs = (jnp.moveaxis(skew, -2, 0), valid, j_idx == 0, jnp.arange(n_diag) == 0)
+        (last, _), _ = lax.scan(step, (filler, filler), xs)
+        return last[..., -1]
+
+    return _per_problem(warp, semiring, batch, skew).astype(dtype)
 
 
 def _squared_euclidean(x: jax.Array, y: jax.Array) -> jax.Array:
@@ -393,6 +444,7 @@ def _squared_euclidean(x: jax.Array, y: jax.Array) -> jax.Array:
     return jnp.sum(diff * diff, axis=-1)
 
 
+@debug_checked
 def soft_dtw_divergence(
     x: ArrayLike,
     y: ArrayLike,
@@ -407,16 +459,26 @@ def soft_dtw_divergence(
             - \tfrac12\big(\mathrm{sdtw}_\gamma(C(x, x)) + \mathrm{sdtw}_\gamma(C(y, y))\big)
 
     with :math:`\mathrm{sdtw}_\gamma(C) =` ``dtw(C, LogSemiring(-1/gamma))`` and :math:`C(x, y)_{ij}
-    = \|x_i - y_j\|^2` by default. With the squared Euclidean cost (or any cost whose kernel
-    :math:`e^{-C/\gamma}` is positive definite) it is non-negative, zero at :math:`x = y`, and,
-    unlike soft-DTW itself, does not reward moving :math:`y` away from :math:`x`. γ = 0 gives
+    = \|x_i - y_j\|^2` by default. It is zero at :math:`x = y` and, unlike soft-DTW itself, does
+    not reward moving :math:`y` away from :math:`x`. It is non-negative when the soft-DTW kernel
+    :math:`k(x, y) = e^{-\mathrm{sdtw}_\gamma(C(x, y))/\gamma}` is positive definite on the series
+    compared (Blondel et al., Prop. 1), which the squared Euclidean cost does not guarantee: for
+    :math:`x_t = 1.289\sin(t - 1.088)`, :math:`y_t = 1.3\sin(t - 1)` on 30 points of
+    :math:`[0, 2\pi]` and γ = 0.05 it is −0.0113.
+
+    The limits are exact. γ = 0 gives
     :math:`\mathrm{dtw}(x, y) - \frac12(\mathrm{dtw}(x, x) + \mathrm{dtw}(y, y))`, i.e. DTW for a
-    cost that vanishes on the diagonal.
+    cost that vanishes on the diagonal. As γ → ∞, :math:`\mathrm{sdtw}_\gamma(C) = -\gamma \log
+    N_{nm} + \bar C + O(1/\gamma)` with :math:`N_{nm}` the number of alignments and :math:`\bar C`
+    the mean cost of a uniformly random alignment; since :math:`N_{nm}^2 < N_{nn} N_{mm}` for
+    :math:`n \ne m`, γ = ∞ gives +∞ for series of different lengths and
+    :math:`\bar C(x, y) - \frac12(\bar C(x, x) + \bar C(y, y))` for equal lengths.
 
     Args:
       x: a time series, shape ``(..., n, d)``.
       y: a time series, shape ``(..., m, d)``; batch dimensions broadcast with those of ``x``.
-      gamma: the smoothing parameter γ ≥ 0 (may be traced; a static negative value raises).
+      gamma: the smoothing parameter γ ∈ [0, ∞], a scalar or one per problem (broadcastable to the
+        batch dimensions). A negative or NaN value raises when concrete; traced, it gives NaN.
       cost_fn: optional ``cost_fn(a, b)`` mapping series of shapes ``(..., p, d)`` and
         ``(..., q, d)`` to the cost matrix ``(..., p, q)``; default the squared Euclidean distance.
 
@@ -443,8 +505,11 @@ def soft_dtw_divergence(
         cost_fn = _squared_euclidean
     elif not callable(cost_fn):
         raise TypeError(f"cost_fn must be callable, got {cost_fn!r}")
-    if isinstance(gamma, int | float | np.number) and not isinstance(gamma, bool):
-        if not gamma >= 0:
+    if isinstance(gamma, bool) or not isinstance(gamma, jax.core.Tracer):
+        g = np.asarray(gamma)
+        if not np.issubdtype(g.dtype, np.number) or np.iscomplexobj(g) or g.dtype == bool:
+            raise TypeError(f"gamma must be a real number or array, got {gamma!r}")
+        if not np.all(g >= 0):
             raise ValueError(f"gamma must be >= 0, got {gamma}")
     x = _as_float(x, "x")
     y = _as_float(y, "y")
@@ -462,8 +527,34 @@ def soft_dtw_divergence(
     dtype = jnp.result_type(x.dtype, y.dtype)
     x = jnp.broadcast_to(x.astype(dtype), batch + x.shape[-2:])
     y = jnp.broadcast_to(y.astype(dtype), batch + y.shape[-2:])
-    semiring = LogSemiring(-1.0 / _upcast(jnp.asarray(gamma, dtype)))
-    xy = dtw(cost_fn(x, y), semiring)
-    xx = dtw(cost_fn(x, x), semiring)
-    yy = dtw(cost_fn(y, y), semiring)
-    return xy - 0.5 * (xx + yy)
+    gamma = _upcast(jnp.asarray(gamma, dtype))
+    if not broadcasts_to(gamma.shape, batch):
+        raise ValueError(
+            f"gamma must be a scalar or broadcast to the batch shape {batch}, got shape "
+            f"{gamma.shape}"
+        )
+    costs = cost_fn(x, y), cost_fn(x, x), cost_fn(y, y)
+    infinite = jnp.isinf(gamma)
+    safe = jnp.where(infinite, 1.0, gamma)  # finite everywhere, so that gradients stay finite
+    xy, xx, yy = (dtw(c, LogSemiring(-1.0 / safe)) for c in costs)
+    value = xy - 0.5 * (xx + yy)
+
+    def at_infinity():
+        # The mean cost of a uniform alignment: d/dt log Σ_A e^{t⟨A, C⟩} at t = 0.
+        def mean_cost(c):
+            count = partial(dtw, semiring=LogSemiring(jnp.ones((), c.dtype)))
+            zero, one = jnp.zeros((), c.dtype), jnp.ones((), c.dtype)
+            return jax.jvp(lambda t: count(t * c), (zero,), (one,))[1]
+
+        xy, xx, yy = (mean_cost(c) for c in costs)
+        if x.shape[-2] == y.shape[-2]:
+            return xy - 0.5 * (xx + yy)
+        return jnp.full_like(xy, jnp.inf)
+
+    if gamma.ndim == 0:
+        limit = lax.cond(infinite, at_infinity, lambda: value)
+    else:
+        limit = at_infinity()
+    value = jnp.where(infinite, limit, value)
+    # A traced negative (or NaN) γ: NaN, from γ itself rather than a NaN constant.
+    return jnp.where(gamma >= 0, value, lax.stop_gradient(jnp.sqrt(jnp.minimum(gamma, 0.0))))

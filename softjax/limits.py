@@ -30,6 +30,8 @@ from softjax._core import (
     as_real,
     compute_dtype,
     count,
+    debug_checked,
+    nan_from,
     nan_max,
     normalize_axis,
     squeeze,
@@ -81,6 +83,7 @@ def _gap(top, second, dtype):
     return (top.astype(unsigned) - second.astype(unsigned)).astype(dtype)
 
 
+@debug_checked
 def margin(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = None) -> jax.Array:
     r"""The gap between the largest entry and the second largest: the distance to a tie.
 
@@ -125,10 +128,11 @@ def margin(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = None) -> 
     gap = jnp.where(k >= 2, 0.0, _gap(top, jnp.where(k >= 2, top, second), dtype))
     gap = jnp.where(n < 2, _INF, gap)
     if not jnp.issubdtype(z.dtype, jnp.integer):
-        gap = jnp.where(jnp.isnan(top), jnp.nan, gap)
+        gap = nan_from(top, gap)
     return squeeze(gap, axes).astype(dtype)
 
 
+@debug_checked
 def is_singular(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = None) -> jax.Array:
     r"""Whether the arg max is not unique: True where two or more entries tie for the maximum.
 
@@ -176,6 +180,7 @@ def _check_eps(eps):
         raise ValueError(f"eps must be in (0, 1), got {eps!r}")
 
 
+@debug_checked
 def beta_for_tolerance(
     z: ArrayLike, eps: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = None
 ) -> jax.Array:
@@ -279,5 +284,5 @@ def beta_for_tolerance(
     # ε ≤ 0: only the limit β = +∞ removes the off mass (unless every loser is at −∞ and ε = 0).
     out = jnp.where(eps <= 0, jnp.where((eps == 0) & (m == 0), info.tiny, _INF), out)
     out = jnp.where(at_zero, 0.0, out)
-    out = jnp.where(jnp.isnan(top) | jnp.isnan(eps), jnp.nan, out)
+    out = nan_from(eps, nan_from(top, out))
     return jax.lax.stop_gradient(squeeze(out, axes)).astype(dtype)

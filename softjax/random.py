@@ -20,7 +20,16 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
 
-from softjax._core import Axis, as_beta, as_mask, as_real, nan_max, normalize_axis
+from softjax._core import (
+    Axis,
+    as_beta,
+    as_mask,
+    as_real,
+    debug_checked,
+    nan_from,
+    nan_max,
+    normalize_axis,
+)
 from softjax.smooth import _log_softargmax, _softargmax
 
 __all__ = ["gumbel_softargmax", "sample_onehot", "straight_through"]
@@ -63,7 +72,7 @@ def _onehot_argmax(u, mask, axes):
     hot = ((pos == first) & (top > -_INF)).astype(u.dtype)
     if mask is not None:
         hot = jnp.where(mask, hot, 0.0)
-    return jnp.where(jnp.isnan(top), jnp.nan, hot)
+    return nan_from(top, hot)
 
 
 @jax.custom_jvp
@@ -131,6 +140,7 @@ def straight_through(hard: ArrayLike, soft: ArrayLike) -> jax.Array:
     return _straight_through(hard.astype(dtype), soft.astype(dtype))
 
 
+@debug_checked
 def sample_onehot(
     key: ArrayLike,
     z: ArrayLike,
@@ -187,6 +197,7 @@ def sample_onehot(
     return jax.lax.stop_gradient(_onehot_argmax(u, mask, axes)).astype(dtype)
 
 
+@debug_checked
 def gumbel_softargmax(
     key: ArrayLike,
     z: ArrayLike,

@@ -35,6 +35,7 @@ from jax.typing import ArrayLike
 
 from softjax._core import (
     compute_dtype,
+    debug_checked,
     explicitly_sharded,
     nan_max,
     nan_min,
@@ -265,7 +266,7 @@ def _log_matmul_vjp_max_side(a, b, beta, c, g):
         log_w = safe * (t - over_k(c_gibbs))
         w_gibbs = over_k(g_gibbs) * jnp.exp(jnp.where(over_k(gibbs), log_w, -_INF))
         w = w_gibbs + over_k(g_uniform) + jnp.where(t == over_k(c), over_k(g_tied), 0.0)
-        z = jnp.sum(jnp.where(w_gibbs == 0, 0.0, w_gibbs * log_w))  # Σ g W log W
+        z = jnp.sum(w_gibbs * jnp.where(w_gibbs == 0, 0.0, log_w))  # Σ g W log W
         return jnp.where(valid, w, 0.0), z
 
     small = isinstance(a.shape[-1], int) and a.shape[-1] <= _K_BLOCK  # one step: no loop to compile
@@ -274,8 +275,12 @@ def _log_matmul_vjp_max_side(a, b, beta, c, g):
     k_terms = a.shape[-1]
     da, db = da[..., :k_terms], db[..., :k_terms, :]
     dead = jnp.where(finite, -jnp.sum(g_uniform) * k * jnp.log(k), 0.0)
-    slope0 = jnp.where(blocks.k >= 2, -_INF, 0.0)
-    dbeta = jnp.where(beta == 0, jnp.sum(g * slope0), (z + dead) / safe**2)
+
+    def at_zero():  # Σ ḡ·(−∞) when k ≥ 2: −∞, +∞ or NaN by the signs of the nonzero ḡ
+        slope0 = jnp.where(blocks.k >= 2, -_INF, 0.0).astype(g.dtype)
+        return jnp.sum(jnp.where(g == 0, 0.0, g) * jnp.where(g == 0, 0.0, slope0))
+
+    dbeta = lax.cond(beta == 0, at_zero, lambda: (z + dead) / safe**2)
     return da, db, jnp.where(finite | (beta == 0), dbeta, 0.0)
 
 
@@ -477,6 +482,7 @@ class _Semiring:
         z = z.reshape([size[c] for c in batch + left + right])
         return z, "".join(batch + left + right)
 
+    @debug_checked
     def einsum(self, subscripts: str, *operands: ArrayLike) -> jax.Array:
         r"""Einstein summation in the semiring: :math:`\oplus` over contracted indices of products.
 
@@ -533,6 +539,7 @@ class _Semiring:
     def _default_squarings(self, n):
         return 32
 
+    @debug_checked
     def closure(self, a: ArrayLike, *, num_squarings: int | None = None) -> jax.Array:
         r"""The Kleene star :math:`A^* = I \oplus A \oplus A^{\otimes 2} \oplus \cdots` by doubling.
 
@@ -582,16 +589,26 @@ class _Semiring:
             raise TypeError(f"num_squarings must be an int, got {num_squarings!r}")
         if num_squarings < 0:
             raise ValueError(f"num_squarings must be >= 0, got {num_squarings}")
-        s = self._identity(n, a.shape[:-2], a.dtype) + jnp.zeros_like(a)  # typed like a
-
-        def step(_, carry):
-            s, p = carry
-            return self.add(s, self.matmul(p, s)), self.matmul(p, p)
-
         if num_squarings == 0:
-            return s
-        s, p = lax.fori_loop(0, num_squarings - 1, step, (s, a))
-        return self.add(s, self.matmul(p, s))
+            return self._identity(n, a.shape[:-2], a.dtype) + jnp.zeros_like(a)  # typed like a
+
+        # S = I ⊕ T with T = A ⊕ … ⊕ A^{m−1}: the identity is added last, so that its zeros
+        # (infinite in the tropical and log semirings) are never formed. Doubling m:
+        # T ← T ⊕ P ⊕ P ⊗ T, P ← P ⊗ P, from T = A, P = A ⊗ A (m = 2).
+        def doubled(t, p):
+            return self.add(self.add(t, p), self.matmul(p, t))
+
+        t = a
+        if num_squarings >= 2:
+            t, p = lax.fori_loop(
+                0,
+                num_squarings - 2,
+                lambda _, c: (doubled(*c), self.matmul(c[1], c[1])),
+                (a, self.matmul(a, a)),
+            )
+            t = doubled(t, p)
+        eye = jnp.eye(n, dtype=bool)
+        return jnp.where(eye, self.add(jnp.asarray(self.one, a.dtype), t), t)
 
 
 def _tropical_squarings(n):
@@ -645,6 +662,15 @@ class LogSemiring(_Semiring):
     """
 
     beta: ArrayLike = 1.0
+
+    def __post_init__(self):
+        # Only the type is checked: under transformations β may be a tracer (or a placeholder).
+        b = self.beta
+        complex_ = isinstance(b, complex) or (
+            hasattr(b, "dtype") and jnp.issubdtype(b.dtype, jnp.complexfloating)
+        )
+        if complex_ or isinstance(b, bool | str) or getattr(b, "dtype", None) == jnp.bool_:
+            raise TypeError(f"beta must be a real number or array, got {b!r}")
 
     @property
     def zero(self) -> jax.Array:
@@ -886,6 +912,7 @@ class Real(_Semiring):
         return jnp.matmul(a, b, precision=lax.Precision.HIGHEST)
 
 
+@debug_checked
 def dequantize(x: ArrayLike, beta: ArrayLike) -> jax.Array:
     r"""The Maslov dequantisation :math:`x \mapsto e^{\beta x}`: log-semiring onto the reals.
 
@@ -903,7 +930,8 @@ def dequantize(x: ArrayLike, beta: ArrayLike) -> jax.Array:
       beta: the inverse temperature (scalar or broadcastable to ``x``).
 
     Returns:
-      :math:`e^{\beta x}`, like ``x``.
+      :math:`e^{\beta x}`, like ``x``, with :math:`0 \cdot \infty = 0`: :math:`x = 0` maps to 1
+      at every β (β = ±∞ included), and β = 0 maps every ``x`` to 1.
 
     Example:
       >>> from softjax.semiring import LogSemiring, dequantize
@@ -918,6 +946,7 @@ def dequantize(x: ArrayLike, beta: ArrayLike) -> jax.Array:
       introduction" (2007), arXiv:math/0507014.
     """
     x = _as_float(x, "x")
-    beta = jnp.asarray(beta, x.dtype)
+    beta = _as_float(beta, "beta").astype(x.dtype)
     x, beta = jnp.broadcast_arrays(x, beta)
-    return jnp.exp(beta * x)
+    undefined = ((x == 0) & jnp.isinf(beta)) | ((beta == 0) & jnp.isinf(x))  # 0 · ∞
+    return jnp.exp(jnp.where(undefined, 0.0, beta * x))

@@ -29,12 +29,14 @@ from softjax._core import (
     centred,
     compute_dtype,
     count,
+    debug_checked,
     finish,
     finite_beta,
     inexact,
     logits,
     masked_mean,
     minus,
+    nan_from,
     normalize_axis,
     prepare,
     weighted,
@@ -212,7 +214,7 @@ def _smooth_max_value(z, beta, mask, axes):
         # β = 0: the limit β → 0⁺, +inf as soon as two entries are live (log n / β), else M.
         at_zero = jnp.where((log_s > 0) & (m > -_INF), _INF, m)
         val = jnp.where(beta == 0, at_zero, m + log_s / safe_beta)
-        val = jnp.where(jnp.isnan(excess), jnp.nan, val)  # a NaN entry (M may have skipped it)
+        val = nan_from(excess, val)  # a NaN entry (M may have skipped it)
         return jnp.where(excess == -1.0, -_INF, val)  # no live entry
 
     def fast(y, s, m):
@@ -271,7 +273,7 @@ def _mellowmax_parts(z, beta, mask, axes):
     series = (jnp.abs(b) <= _series_limit(beta.dtype)) & jnp.isfinite(m)
     value = jnp.where(series, value, m + log_mean / safe_beta)
     slope = jnp.where(series, slope, kl / safe_beta**2)
-    value = jnp.where(jnp.isnan(m), jnp.nan, value)
+    value = nan_from(m, value)
     return jnp.where(n == 0, -_INF, value), slope
 
 
@@ -355,10 +357,29 @@ def _onehot(z, axis, where, largest):
     return _onehot_exact(z, mask, axes, largest).astype(inexact(z.dtype))
 
 
+def _integer_limits(raw, out, beta, mask, axes, log=False):
+    """``out`` with its β = ±∞ slices decided in the dtype of integer scores ``raw``.
+
+    The kernel computes in floating point, where distinct integers beyond the mantissa round
+    together (float32 cannot tell 2²⁴ + 1 from 2²⁴) and would tie; the one-hot limits are exact.
+    """
+    raw = jnp.asarray(raw)
+    if not jnp.issubdtype(raw.dtype, jnp.integer):
+        return out
+    if jnp.iinfo(raw.dtype).bits <= jnp.finfo(out.dtype).nmant + 1:
+        return out  # every integer of this dtype is exact in the float
+    hot = _onehot_exact(raw, mask, axes, True).astype(out.dtype)
+    cold = _onehot_exact(raw, mask, axes, False).astype(out.dtype)
+    if log:
+        hot, cold = jnp.log(hot), jnp.log(cold)
+    return jnp.where(beta == _INF, hot, jnp.where(beta == -_INF, cold, out))
+
+
 # ----------------------------------------------------------------------------------------------
 # Public API
 
 
+@debug_checked
 def softargmax(
     z: ArrayLike, *, beta: ArrayLike = 1.0, axis: Axis = -1, where: ArrayLike | None = None
 ) -> jax.Array:
@@ -404,10 +425,13 @@ def softargmax(
       Bridle, "Probabilistic interpretation of feedforward classification network outputs, with
       relationships to statistical pattern recognition", Neurocomputing (1990).
     """
+    raw = z
     z, beta, mask, axes, dtype = prepare(z, beta, axis, where, "z")
-    return _softargmax_call(z, beta, mask, axes).astype(dtype)
+    out = _softargmax_call(z, beta, mask, axes).astype(dtype)
+    return _integer_limits(raw, out, beta, mask, axes)
 
 
+@debug_checked
 def softargmin(
     z: ArrayLike, *, beta: ArrayLike = 1.0, axis: Axis = -1, where: ArrayLike | None = None
 ) -> jax.Array:
@@ -436,10 +460,13 @@ def softargmin(
       Blondel, Martins & Niculae, "Learning with Fenchel-Young losses", JMLR 21 (2020),
       arXiv:1901.02324.
     """
+    raw = z
     z, beta, mask, axes, dtype = prepare(z, beta, axis, where, "z")
-    return _softargmax_call(z, -beta, mask, axes).astype(dtype)
+    out = _softargmax_call(z, -beta, mask, axes).astype(dtype)
+    return _integer_limits(raw, out, -beta, mask, axes)
 
 
+@debug_checked
 def log_softargmax(
     z: ArrayLike, *, beta: ArrayLike = 1.0, axis: Axis = -1, where: ArrayLike | None = None
 ) -> jax.Array:
@@ -471,10 +498,13 @@ def log_softargmax(
       Blanchard, Higham & Higham, "Accurately computing the log-sum-exp and softmax functions",
       IMA J. Numer. Anal. 41(4) (2021), doi:10.1093/imanum/draa038.
     """
+    raw = z
     z, beta, mask, axes, dtype = prepare(z, beta, axis, where, "z")
-    return _log_softargmax_call(z, beta, mask, axes).astype(dtype)
+    out = _log_softargmax_call(z, beta, mask, axes).astype(dtype)
+    return _integer_limits(raw, out, beta, mask, axes, log=True)
 
 
+@debug_checked
 def argmax_onehot(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = None) -> jax.Array:
     r"""The arg max as a one-hot array, ties split equally: the :math:`\beta = +\infty` limit.
 
@@ -508,6 +538,7 @@ def argmax_onehot(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = No
     return _onehot(z, axis, where, largest=True)
 
 
+@debug_checked
 def argmin_onehot(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = None) -> jax.Array:
     r"""The arg min as a one-hot array, ties split equally: the :math:`\beta = -\infty` limit.
 
@@ -537,6 +568,7 @@ def argmin_onehot(z: ArrayLike, *, axis: Axis = -1, where: ArrayLike | None = No
     return _onehot(z, axis, where, largest=False)
 
 
+@debug_checked
 def smooth_max(
     z: ArrayLike,
     *,
@@ -599,6 +631,7 @@ def smooth_max(
     return finish(_lse_call(z, beta, mask, axes, False), axes, keepdims, dtype)
 
 
+@debug_checked
 def smooth_min(
     z: ArrayLike,
     *,
@@ -639,6 +672,7 @@ def smooth_min(
     return finish(-_lse_call(-z, beta, mask, axes, False), axes, keepdims, dtype)
 
 
+@debug_checked
 def mellowmax(
     z: ArrayLike,
     *,
@@ -696,7 +730,7 @@ def _wlse_impl(a, b, mask, axes):
     s = jnp.sum(jnp.where(valid, b * e, 0.0), axis=axes, keepdims=True)
     out = m + jnp.log(jnp.abs(s))
     # An undefined sum (inf − inf) has no sign: NaN, like its log.
-    sign = jnp.where(jnp.isnan(out), jnp.nan, jnp.where(out == -_INF, 0.0, jnp.sign(s)))
+    sign = nan_from(out, jnp.where(out == -_INF, 0.0, jnp.sign(s)))
     return out, sign, e, s, valid
 
 
@@ -725,6 +759,7 @@ def _wlse_jvp(axes, primals, tangents):
 _wlse_call = jax.jit(_wlse, static_argnums=(3,))
 
 
+@debug_checked
 def logsumexp(
     a: ArrayLike,
     axis: Axis = None,
@@ -778,7 +813,7 @@ def logsumexp(
         out = _lse_call(a, beta, mask, axes, False)
         if not return_sign:
             return finish(out, axes, keepdims, dtype)
-        sign = jnp.where(jnp.isnan(out), jnp.nan, jnp.where(out == -_INF, 0.0, 1.0))
+        sign = nan_from(out, jnp.where(out == -_INF, 0.0, 1.0))
         return finish(out, axes, keepdims, dtype), finish(sign, axes, keepdims, dtype)
     # JAX's promotion of the pair, then to a float as jnp.exp would (float32 with int32 weights).
     dtype = inexact(jnp.result_type(jnp.asarray(a), jnp.asarray(b)))
@@ -789,6 +824,6 @@ def logsumexp(
     mask = as_mask(where, a.shape)
     out, sign = _wlse_call(a, b, mask, axes)
     if not return_sign:
-        out = jnp.where(sign < 0, jnp.nan, out)
+        out = jnp.where(sign < 0, jnp.sqrt(jnp.minimum(sign, 0.0)), out)  # NaN: no real log
         return finish(out, axes, keepdims, dtype)
     return finish(out, axes, keepdims, dtype), finish(sign, axes, keepdims, dtype)

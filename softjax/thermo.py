@@ -33,9 +33,11 @@ from jax.typing import ArrayLike
 from softjax._core import (
     Axis,
     count,
+    debug_checked,
     extreme,
     finish,
     finite_beta,
+    nan_from,
     nan_max,
     nan_min,
     prepare,
@@ -90,7 +92,7 @@ def _mean_energy(energies, beta, mask, axes):
     half_mean = weighted(p, half_d, axes)
     finite = jnp.isfinite(m)
     mean = jnp.where(finite, (jnp.where(finite, m, 0.0) / 2 + half_mean) * 2, m)
-    mean = jnp.where(jnp.any(jnp.isnan(p), axis=axes, keepdims=True), jnp.nan, mean)
+    mean = nan_from(p, mean, axes)
     return mean, p, half_d, half_mean
 
 
@@ -151,7 +153,7 @@ def _entropy_parts(z, beta, mask, axes):
     top_logp = jnp.where(q < 0.5, jnp.log1p(-q) - jnp.log(jnp.maximum(k, 1.0)), m)
     logp_top = jnp.where(top, top_logp, logp)
     h = weighted(p, -logp_top, axes)  # skips entries with p = NaN: a NaN slice is made NaN
-    return jnp.where(jnp.any(jnp.isnan(p), axis=axes, keepdims=True), jnp.nan, h), p
+    return nan_from(p, h, axes), p
 
 
 # Custom JVP: dH = −β Σ p (β ż + d β̇)(d − ⟨p, d⟩) with d = z − M, finite on ±∞ entries and at
@@ -187,6 +189,7 @@ _entropy.defjvp(_entropy_jvp, symbolic_zeros=True)
 # Public API
 
 
+@debug_checked
 def entropy(
     z: ArrayLike,
     *,
@@ -242,6 +245,7 @@ def entropy(
     return _finish(_entropy(z, beta, mask, axes), axes, keepdims, dtype)
 
 
+@debug_checked
 def boltzmann(
     energies: ArrayLike, *, beta: ArrayLike, axis: Axis = -1, where: ArrayLike | None = None
 ) -> jax.Array:
@@ -277,6 +281,7 @@ def boltzmann(
     return _softargmax(-energies, beta, mask, axes).astype(dtype)
 
 
+@debug_checked
 def log_partition(
     energies: ArrayLike,
     *,
@@ -326,6 +331,7 @@ def log_partition(
     return _finish(_log_partition(energies, beta, mask, axes), axes, keepdims, dtype)
 
 
+@debug_checked
 def free_energy(
     energies: ArrayLike,
     *,
@@ -376,6 +382,7 @@ def free_energy(
     return _finish(f, axes, keepdims, dtype)
 
 
+@debug_checked
 def mean_energy(
     energies: ArrayLike,
     *,
@@ -422,6 +429,7 @@ def mean_energy(
     return _finish(mean, axes, keepdims, dtype)
 
 
+@debug_checked
 def heat_capacity(
     energies: ArrayLike,
     *,
@@ -473,5 +481,5 @@ def heat_capacity(
     dev = half_d - half_mean
     dev = jnp.where((p > 0) & jnp.isfinite(dev), dev, 0.0)
     c = weighted(p, (2 * finite_beta(beta) * dev) ** 2, axes)
-    c = jnp.where(jnp.any(jnp.isnan(p), axis=axes, keepdims=True), jnp.nan, c)
+    c = nan_from(p, c, axes)
     return _finish(c, axes, keepdims, dtype)

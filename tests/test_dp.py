@@ -524,7 +524,7 @@ def _divergence_checks(x, y, gamma):
 
 @HYP
 @given(gamma=st.sampled_from([0.01, 0.1, 1.0, 10.0]), seed=st.integers(0, 2**16))
-def test_divergence_nonnegative_and_zero_on_diagonal(gamma, seed):
+def test_divergence_matches_recursion_and_vanishes_on_the_diagonal(gamma, seed):
     rng = np.random.default_rng(seed)
     x, y = rng.normal(size=(6, 3)), 0.5 * rng.normal(size=(4, 3))
     with jax.enable_x64(True):
@@ -533,7 +533,6 @@ def test_divergence_nonnegative_and_zero_on_diagonal(gamma, seed):
         _soft_dtw_numpy(_sq_dist(x, x), gamma) + _soft_dtw_numpy(_sq_dist(y, y), gamma)
     )
     np.testing.assert_allclose(d, want, rtol=1e-10, atol=1e-12)
-    assert d >= 0.0
     assert d_xx == 0.0
     np.testing.assert_allclose(d_yx, d, rtol=1e-10)  # symmetric
     np.testing.assert_allclose(g, np.zeros_like(x), atol=1e-10)  # x = y is a minimum
@@ -567,6 +566,105 @@ def test_divergence_options_batch_and_transforms():
         dp.soft_dtw_divergence(x, jnp.zeros((3, 4, 3)), gamma=1.0)
     with pytest.raises(TypeError):
         dp.soft_dtw_divergence(x, y, 1.0)  # gamma is keyword-only
+
+
+def test_divergence_can_be_negative():
+    # The documented counterexample to non-negativity under the squared Euclidean cost.
+    t = np.linspace(0, 2 * np.pi, 30)
+    x, y = 1.289 * np.sin(t - 1.088), 1.3 * np.sin(t - 1)
+    with jax.enable_x64(True):
+        d = dp.soft_dtw_divergence(x[:, None], y[:, None], gamma=0.05)
+    want = _soft_dtw_numpy(_sq_dist(x[:, None], y[:, None]), 0.05) - 0.5 * (
+        _soft_dtw_numpy(_sq_dist(x[:, None], x[:, None]), 0.05)
+        + _soft_dtw_numpy(_sq_dist(y[:, None], y[:, None]), 0.05)
+    )
+    np.testing.assert_allclose(d, want, rtol=1e-9)
+    np.testing.assert_allclose(d, -0.011347, atol=5e-7)
+
+
+def _uniform_mean_cost(c):
+    """The mean of Σ_(i,j)∈A C_ij over the DTW alignments A, by enumeration."""
+    n, m = c.shape
+    totals = []
+
+    def walk(i, j, acc):
+        acc = acc + c[i, j]
+        if (i, j) == (n - 1, m - 1):
+            totals.append(acc)
+            return
+        for di, dj in ((1, 0), (0, 1), (1, 1)):
+            if i + di < n and j + dj < m:
+                walk(i + di, j + dj, acc)
+
+    walk(0, 0, 0.0)
+    return np.mean(totals)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_divergence_at_infinite_gamma(dtype):
+    rng = np.random.default_rng(3)
+    x, y, z = rng.normal(size=(4, 2)), rng.normal(size=(4, 2)), rng.normal(size=(6, 2))
+    with jax.enable_x64(dtype == jnp.float64):
+        x, y, z = (jnp.asarray(v, dtype) for v in (x, y, z))
+        # Equal lengths: the mean cost of a uniform alignment, debiased; the limit of large γ.
+        want = _uniform_mean_cost(_sq_dist(x, y)) - 0.5 * (
+            _uniform_mean_cost(_sq_dist(x, x)) + _uniform_mean_cost(_sq_dist(y, y))
+        )
+        d = jax.jit(lambda g: dp.soft_dtw_divergence(x, y, gamma=g))
+        np.testing.assert_allclose(d(jnp.inf), want, rtol=1e-5)
+        np.testing.assert_allclose(d(1e4 if dtype == jnp.float64 else 1e2), want, rtol=2e-2)
+        grad_inf = jax.grad(lambda x: dp.soft_dtw_divergence(x, y, gamma=jnp.inf))(x)
+        assert np.all(np.isfinite(grad_inf))
+        # Different lengths: N(n, m)² < N(n, n)·N(m, m), so the divergence grows without bound.
+        assert dp.soft_dtw_divergence(x, z, gamma=jnp.inf) == np.inf
+        assert dp.soft_dtw_divergence(x, z, gamma=1e3) > 100
+        # One γ per problem, the infinite one among them.
+        both = dp.soft_dtw_divergence(
+            jnp.stack([x, x]), jnp.stack([y, y]), gamma=jnp.array([0.5, jnp.inf], dtype)
+        )
+        np.testing.assert_allclose(both[0], dp.soft_dtw_divergence(x, y, gamma=0.5), rtol=1e-6)
+        np.testing.assert_allclose(both[1], d(jnp.inf), rtol=1e-6)
+
+
+def test_divergence_gamma_validation():
+    x, y = jnp.zeros((3, 1)), jnp.ones((4, 1))
+    for bad in (-1.0, jnp.array(-0.5), np.array([1.0, -2.0]), float("nan")):
+        with pytest.raises(ValueError, match="gamma must be >= 0"):
+            dp.soft_dtw_divergence(x, y, gamma=bad)
+    with pytest.raises(TypeError, match="gamma must be a real number"):
+        dp.soft_dtw_divergence(x, y, gamma=True)
+    with pytest.raises(ValueError, match=r"broadcast to the batch shape \(\)"):
+        dp.soft_dtw_divergence(x, y, gamma=jnp.ones(2))
+    # Traced, a negative γ is NaN (a definite answer, never a different loss).
+    d = jax.jit(lambda g: dp.soft_dtw_divergence(x, y, gamma=g))
+    assert np.isnan(d(-1.0)) and np.isnan(d(jnp.nan)) and np.isfinite(d(1.0))
+
+
+@pytest.mark.parametrize("method", ["sequential", "parallel"])
+def test_one_semiring_per_problem(method):
+    # A semiring whose β is an array over the batch gives one problem per β: the same as a loop.
+    rng = np.random.default_rng(5)
+    beta = jnp.array([-1.0, 5.0, jnp.inf])
+    cost = jnp.asarray(rng.random((3, 4, 5)), jnp.float32)
+    pot = jnp.asarray(rng.normal(size=(3, 4, 3, 3)), jnp.float32)
+    weights = jnp.asarray(rng.random((3, 3, 3)) + 1.0, jnp.float32)
+    programs = {
+        "dtw": (lambda c, s: dp.dtw(c, s), cost),
+        "chain": (lambda p, s: dp.linear_chain(p, s, method=method), pot),
+        "paths": (lambda w, s: dp.shortest_paths(-w, s), weights),
+    }
+    for f, arg in programs.values():
+        batched = jax.jit(f)(arg, LogSemiring(beta))
+        for i in range(3):
+            chex.assert_trees_all_close(batched[i], f(arg[i], LogSemiring(beta[i])), rtol=1e-6)
+        grad = jax.grad(lambda b, f=f, arg=arg: jnp.sum(f(arg[:2], LogSemiring(b))))(beta[:2])
+        assert np.all(np.isfinite(grad))
+    # One β per problem broadcasts; a β that does not fit the batch is an error naming both.
+    chex.assert_trees_all_close(
+        dp.dtw(cost, LogSemiring(jnp.full((1,), -2.0))), dp.dtw(cost, LogSemiring(-2.0))
+    )
+    with pytest.raises(ValueError, match=r"batch shape \(3,\).*shape \(2,\)"):
+        dp.dtw(cost, LogSemiring(jnp.ones(2)))
 
 
 def test_parallel_chain_lowers_to_a_small_program():

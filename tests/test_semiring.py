@@ -255,6 +255,31 @@ def test_dequantize_is_a_homomorphism(beta, x, y):
             chex.assert_trees_all_close(left, right, rtol=1e-9, atol=0.0)
 
 
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_dequantize_takes_zero_times_infinity_as_zero(dtype):
+    with jax.enable_x64(dtype == jnp.float64):
+        x = jnp.array([0.0, 1.0, -1.0, INF, -INF], dtype)
+        for beta, want in [
+            (INF, [1.0, INF, 0.0, INF, 0.0]),
+            (-INF, [1.0, 0.0, INF, 0.0, INF]),
+            (0.0, [1.0, 1.0, 1.0, 1.0, 1.0]),
+        ]:
+            for f in (dequantize, jax.jit(dequantize)):
+                out = f(x, jnp.asarray(beta, dtype))
+                assert out.dtype == dtype
+                np.testing.assert_array_equal(out, np.asarray(want, dtype))
+        # The derivative at x = 0 is β, as for any x: the convention only fills in 0 · ∞.
+        assert jax.grad(dequantize)(jnp.asarray(0.0, dtype), jnp.asarray(2.5, dtype)) == 2.5
+
+
+@pytest.mark.parametrize("beta", [1j, jnp.array(0.5j), True, "1.0"])
+def test_log_semiring_rejects_a_beta_that_is_not_real(beta):
+    with pytest.raises(TypeError, match="beta must be a real number or array, got"):
+        LogSemiring(beta)
+    with pytest.raises(TypeError, match="beta must be real"):
+        dequantize(1.0, jnp.asarray(1j))
+
+
 def test_zero_and_one():
     assert LogSemiring(2.0).zero == -INF and LogSemiring(-2.0).zero == INF
     assert LogSemiring(2.0).one == 0.0

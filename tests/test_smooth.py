@@ -396,6 +396,23 @@ def test_integers_decide_ties_in_their_own_dtype_and_promote_like_jax(x64):
         mask = jnp.array([False, True, True])
         np.testing.assert_array_equal(sjx.argmax_onehot(big, where=mask), [[0, 1, 0], [0, 1, 0]])
         np.testing.assert_array_equal(sjx.argmin_onehot(big, axis=0), [[0, 0, 0], [1, 1, 1]])
+        # The β = ±∞ limits of the kernel are the same one-hot vectors, under jit too, also with
+        # one β per row and a mask; finite β is computed in floating point.
+        beta = jnp.array([[INF], [-INF]])
+        for f in (sjx.softargmax, jax.jit(sjx.softargmax)):
+            np.testing.assert_array_equal(f(big, beta=INF), sjx.argmax_onehot(big))
+            np.testing.assert_array_equal(f(big, beta=-INF), sjx.argmin_onehot(big))
+            np.testing.assert_array_equal(f(big, beta=beta), [[1, 0, 0], sjx.argmin_onehot(big)[1]])
+            np.testing.assert_array_equal(
+                f(big, beta=INF, where=mask), sjx.argmax_onehot(big, where=mask)
+            )
+        np.testing.assert_array_equal(sjx.softargmin(big, beta=INF), sjx.argmin_onehot(big))
+        np.testing.assert_array_equal(
+            sjx.log_softargmax(big, beta=INF), jnp.log(sjx.argmax_onehot(big))
+        )
+        np.testing.assert_allclose(
+            sjx.softargmax(big, beta=0.5)[1], sps.softmax([2.5, 2.5, -3.5]), rtol=1e-6
+        )
         for dtype in [jnp.int8, jnp.int32, jnp.uint16, jnp.bool_] + ([jnp.int64] if x64 else []):
             z = jnp.array([1, 0, 1]).astype(dtype)
             want = jnp.exp(z).dtype  # JAX's own promotion of the integer

@@ -66,10 +66,9 @@ def _fast(z, beta, axes, finish, logits_out):
     else:
         # Where z − M overflows (a spread beyond the largest float F), the exact exponent
         # 2β(z/2 − M/2) is below −2¹⁰ once |β| ≥ 2¹⁰/F, so exp gives 0 as the overflowed β(z − M)
-        # does; a smaller |β| (β = 0 too) is sent to the definition as NaN.
+        # does; :func:`reduce` sends a smaller |β| (β = 0 too) to the definition.
         def exponents(z, m, beta):
-            small = jnp.abs(beta) < 2.0**10 / jnp.finfo(beta.dtype).max
-            return jnp.where(small, jnp.nan, beta).astype(beta.dtype) * (z - m)
+            return beta * (z - m)
 
     def side(reduce):
         def branch(z, beta):
@@ -110,7 +109,10 @@ def reduce(z: jax.Array, beta: jax.Array, axes, fast, exact, logits_out=False):
     probe = out
     if out.shape == z.shape:
         probe = out[tuple(slice(0, 1) if a in axes else slice(None) for a in range(z.ndim))]
-    return lax.cond(jnp.any(jnp.isnan(probe)), exact, lambda z, beta: out, z, beta)
+    rare = jnp.any(jnp.isnan(probe))
+    if not logits_out:
+        rare = rare | jnp.any(jnp.abs(beta) < 2.0**10 / jnp.finfo(beta.dtype).max)
+    return lax.cond(rare, exact, lambda z, beta: out, z, beta)
 
 
 def _select_free_logits(z, beta, axes):
