@@ -400,7 +400,10 @@ def mean_energy(
     unmasked energies at :math:`\beta = 0`, :math:`\max E` at :math:`\beta = -\infty`; it is
     non-increasing in β (:math:`\partial\langle E\rangle/\partial\beta = -\operatorname{Var}(E)`).
     Computed as :math:`M + \langle p, E - M\rangle` with :math:`M` the ground energy, so states of
-    zero weight (also those at :math:`+\infty` energy) contribute exactly 0.
+    zero weight (also those at :math:`+\infty` energy) contribute exactly 0. At :math:`\beta = 0`
+    every state has weight :math:`1/n`, so an energy of :math:`+\infty` makes the mean
+    :math:`+\infty`, and its derivatives (in E and β) are NaN: the derivative of an infinite value
+    is undefined.
 
     Args:
       energies: energies of the micro-states, any shape.
@@ -448,7 +451,10 @@ def heat_capacity(
     Accumulated as :math:`\sum_i p_i (\beta (E_i - \langle E\rangle))^2` from the energies
     centred on the ground energy, never as a difference of second moments. :math:`C = 0` at
     :math:`\beta = 0` and exactly 0 at :math:`\beta = \pm\infty` (its limit: the excited states
-    are exponentially suppressed), with finite gradients there. For two levels a gap
+    are exponentially suppressed), with finite gradients there. At :math:`\beta = 0` with an
+    energy of :math:`+\infty`, C = 0 (the factor β² wins) but its derivatives are NaN: they are
+    :math:`0 \cdot \infty`, a variance that is infinite at β = 0 and zero for every β > 0
+    (where the state has no weight). For two levels a gap
     :math:`\Delta` apart it is the Schottky anomaly
     :math:`(\beta\Delta)^2 e^{\beta\Delta} / (1 + e^{\beta\Delta})^2`.
 

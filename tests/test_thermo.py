@@ -346,6 +346,20 @@ def test_gradients_are_finite_on_every_edge(name, jit, dtype):
                     np.testing.assert_array_equal(np.asarray(ge)[off], 0.0, err_msg=case)
 
 
+def test_a_forbidden_state_at_infinite_temperature():
+    # At β = 0 every state weighs 1/n: the mean energy is +inf and C = 0 (β² wins); their
+    # derivatives are undefined (of an infinite value, or 0·inf) and documented as NaN.
+    e = jnp.array([0.3, -1.2, INF])
+    assert sjx.mean_energy(e, beta=0.0) == INF
+    assert sjx.heat_capacity(e, beta=0.0) == 0.0
+    for f in (sjx.mean_energy, sjx.heat_capacity):
+        ge, gb = jax.grad(lambda e, b, f=f: f(e, beta=b), (0, 1))(e, 0.0)
+        assert np.all(np.isnan(ge)) and np.isnan(gb), f.__name__
+    # The free energy stays finite in its derivatives: -log n / β → -inf, slope in E uniform.
+    ge = jax.grad(lambda e: sjx.free_energy(e, beta=0.0))(e)
+    np.testing.assert_allclose(ge, [1 / 3] * 3, rtol=1e-6)
+
+
 @pytest.mark.parametrize("name", list(FUNCTIONS) + ["p"])
 def test_nan_beta_gives_nan(name):
     f = FUNCTIONS.get(name, sjx.boltzmann)
