@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,7 +29,14 @@ from jax.typing import ArrayLike
 from softjax._core import broadcasts_to, compute_dtype, debug_checked, real_array
 from softjax.semiring import LogSemiring, MaxPlus, MinPlus
 
-__all__ = ["dtw", "linear_chain", "shortest_paths", "soft_dtw_divergence"]
+__all__ = [
+    "dtw",
+    "linear_chain",
+    "node_marginals",
+    "shortest_paths",
+    "soft_dtw_divergence",
+    "viterbi",
+]
 
 _METHODS = ("sequential", "parallel")
 _SEMIRING_API = ("zero", "one", "add", "mul", "sum", "matmul")
@@ -115,12 +122,137 @@ def _reduce_tree(semiring, mats: jax.Array) -> jax.Array:
 
 
 @debug_checked
+class _Chain(NamedTuple):
+    pot: jax.Array  # (..., T, K, K), in the dtype to compute in
+    alpha: jax.Array  # (..., K) initial scores
+    omega: jax.Array  # (..., K) final scores
+    last: jax.Array | None  # (...) each sequence's last position (int32), None: all T
+    batch: tuple
+    t_len: Any  # T (an int, or a symbolic dimension)
+    dtype: Any  # the dtype of the result
+
+
+def _chain_inputs(potentials, transitions, initial, final, lengths, mul, one) -> _Chain:
+    """The arguments of the chain programs, checked: edge potentials, or emissions with
+    transitions folded into edge potentials (the first emission into the initial scores)."""
+    x = _as_float(potentials, "potentials")
+    dtype = x.dtype
+    x = _upcast(x)
+    if transitions is None:
+        if x.ndim < 3 or x.shape[-1] != x.shape[-2]:
+            raise ValueError(
+                f"potentials must have shape (..., T, K, K) with square (K, K) transitions, "
+                f"got shape {x.shape}"
+            )
+        pot, first = x, None
+    else:
+        trans = _upcast(_as_float(transitions, "transitions")).astype(x.dtype)
+        if x.ndim < 2 or x.shape[-2] == 0:
+            raise ValueError(
+                f"with transitions, potentials are emissions of shape (..., N, K) with N >= 1 "
+                f"positions, got shape {x.shape}"
+            )
+        k = x.shape[-1]
+        if trans.ndim < 2 or trans.shape[-2:] != (k, k):
+            raise ValueError(
+                f"transitions must have shape (..., K, K) = (..., {k}, {k}) for emissions of "
+                f"shape {x.shape}, got shape {trans.shape}"
+            )
+        try:
+            batch = tuple(jnp.broadcast_shapes(x.shape[:-2], trans.shape[:-2]))
+        except ValueError:
+            raise ValueError(
+                f"batch dimensions of the emissions {x.shape} and transitions {trans.shape} "
+                "must broadcast"
+            ) from None
+        x = jnp.broadcast_to(x, batch + x.shape[-2:])
+        trans = jnp.broadcast_to(trans, batch + (k, k))
+        pot = mul(trans[..., None, :, :], x[..., 1:, None, :])  # ψ_t(i, j) = A_ij ⊗ E_{t+1, j}
+        first = x[..., 0, :]
+    batch, t_len, k = pot.shape[:-3], pot.shape[-3], pot.shape[-1]
+    if k == 0:
+        raise ValueError(f"potentials must have K >= 1 states, got shape {x.shape}")
+    vec_shape = batch + (k,)
+
+    def boundary(v, name):
+        if v is None:
+            return _constant(one, pot.dtype, vec_shape)
+        v = _as_float(v, name)
+        if not broadcasts_to(v.shape, vec_shape):
+            raise ValueError(
+                f"{name} must be broadcastable to shape {vec_shape} (batch + (K,)), "
+                f"got shape {v.shape}"
+            )
+        return jnp.broadcast_to(v.astype(pot.dtype), vec_shape)
+
+    alpha = boundary(initial, "initial")
+    if first is not None:
+        alpha = mul(alpha, first)
+    omega = boundary(final, "final")
+    return _Chain(pot, alpha, omega, _last_positions(lengths, batch, t_len), batch, t_len, dtype)
+
+
+def _last_positions(lengths, batch, t_len) -> jax.Array:
+    """The index of each sequence's last position, from ``lengths`` (numbers of positions)."""
+    if lengths is None:
+        return None
+    n = jnp.asarray(lengths)
+    if not jnp.issubdtype(n.dtype, jnp.integer):
+        raise TypeError(f"lengths must be an integer array, got dtype {n.dtype}")
+    if not broadcasts_to(n.shape, batch):
+        raise ValueError(
+            f"lengths must be broadcastable to the batch shape {batch}, got shape {n.shape}"
+        )
+    if not isinstance(n, jax.core.Tracer) and isinstance(t_len, int):
+        bad = np.asarray(n)[(np.asarray(n) < 1) | (np.asarray(n) > t_len + 1)]
+        if bad.size:
+            raise ValueError(
+                f"lengths must be between 1 and the number of positions {t_len + 1}, "
+                f"got {bad.tolist()}"
+            )
+    return jnp.broadcast_to(jnp.clip(n, 1, t_len + 1) - 1, batch).astype(jnp.int32)
+
+
+def _chain_value(semiring, pot, alpha, omega, last, *, method):
+    """The semiring sum over the paths of each chain (the transitions from ``last`` on are
+    padding: the path stops there; ``last=None``: no padding)."""
+    t_len = pot.shape[-3]
+    if not (isinstance(t_len, int) and t_len == 0):
+        # (..., T): whether transition t is in the chain.
+        shape = pot.shape[:-2]
+        live = (
+            None
+            if last is None
+            else lax.broadcasted_iota(jnp.int32, shape, len(shape) - 1) < last[..., None]
+        )
+        if method == "sequential":
+
+            def step(a, x):
+                p, ok = x
+                new = _vecmat(semiring, a, p)
+                return (new if ok is None else jnp.where(ok[..., None], new, a)), None
+
+            # + 0 typed like the potentials: the carry then holds their sharding from the start.
+            alpha = alpha + jnp.zeros_like(pot[..., 0, 0, :])
+            xs = (jnp.moveaxis(pot, -3, 0), None if live is None else jnp.moveaxis(live, -1, 0))
+            alpha, _ = lax.scan(step, alpha, xs)
+        else:
+            if live is not None:  # padding: identity matrices, which carry α unchanged
+                eye = jnp.eye(pot.shape[-1], dtype=bool)
+                identity = jnp.where(eye, semiring.one, semiring.zero).astype(pot.dtype)
+                pot = jnp.where(live[..., None, None], pot, identity)
+            alpha = _vecmat(semiring, alpha, _reduce_tree(semiring, pot))
+    return semiring.sum(semiring.mul(alpha, omega), axis=-1)
+
+
 def linear_chain(
     potentials: ArrayLike,
     semiring,
     *,
+    transitions: ArrayLike | None = None,
     initial: ArrayLike | None = None,
     final: ArrayLike | None = None,
+    lengths: ArrayLike | None = None,
     method: str = "sequential",
 ) -> jax.Array:
     r"""The semiring sum over all state sequences of a linear chain: forward algorithm and Viterbi.
@@ -150,12 +282,26 @@ def linear_chain(
     :math:`\log T`). Both give the same value and gradient up to rounding. Inputs in 16-bit
     floats are accumulated in float32 and the value is returned in the input dtype.
 
+    The common unary-plus-pairwise form is accepted as it is: with ``transitions`` :math:`A`
+    given, ``potentials`` are the emissions :math:`E` of the :math:`N` positions and
+    :math:`\psi_t(i, j) = A_{ij} \otimes E_{t+1, j}`, with :math:`E_0` folded into the initial
+    scores. Ragged batches are right-padded: ``lengths`` gives each sequence's number of
+    positions, and its value equals the call on the unpadded sequence (the padding gets zero
+    gradient).
+
     Args:
       potentials: transition scores, shape ``(..., T, K, K)`` (:math:`T \ge 0` transitions between
         :math:`T + 1` positions with :math:`K` states); leading dimensions are batch dimensions.
-      semiring: the semiring, e.g. ``LogSemiring(beta)``, ``MaxPlus()``, ``MinPlus()``, ``Real()``.
+        With ``transitions``: emissions, shape ``(..., N, K)`` (:math:`N \ge 1` positions).
+      semiring: the semiring, e.g. ``LogSemiring(beta)``, ``MaxPlus()``, ``MinPlus()``, ``Real()``;
+        a ``LogSemiring`` whose β is an array over the batch solves one problem per β.
+      transitions: optional transition scores :math:`A`, shape ``(..., K, K)`` (batch dimensions
+        broadcast with those of the emissions).
       initial: optional scores of the first state, shape broadcastable to ``(..., K)``.
-      final: optional scores of the last state, shape broadcastable to ``(..., K)``.
+      final: optional scores of the last state, shape broadcastable to ``(..., K)``; they score
+        each sequence's last position.
+      lengths: optional numbers of positions, integers broadcastable to the batch shape, between
+        1 and :math:`T + 1`; concrete values outside raise, traced ones are clipped.
       method: ``"sequential"`` or ``"parallel"`` (static).
 
     Returns:
@@ -189,57 +335,170 @@ def linear_chain(
     _check_semiring(semiring)
     if not isinstance(method, str) or method not in _METHODS:
         raise ValueError(f"method must be 'sequential' or 'parallel', got {method!r}")
-    pot = _as_float(potentials, "potentials")
-    dtype = pot.dtype
-    pot = _upcast(pot)
-    if pot.ndim < 3 or pot.shape[-1] != pot.shape[-2]:
+    c = _chain_inputs(potentials, transitions, initial, final, lengths, semiring.mul, semiring.one)
+    if method == "parallel" and not isinstance(c.t_len, int):
         raise ValueError(
-            f"potentials must have shape (..., T, K, K) with square (K, K) transitions, "
-            f"got shape {pot.shape}"
-        )
-    batch, t_len, k = pot.shape[:-3], pot.shape[-3], pot.shape[-1]
-    if k == 0:
-        raise ValueError(f"potentials must have K >= 1 states, got shape {pot.shape}")
-    vec_shape = batch + (k,)
-
-    def boundary(x, name):
-        if x is None:
-            return _constant(semiring.one, pot.dtype, vec_shape)
-        x = _as_float(x, name)
-        try:
-            shape = tuple(jnp.broadcast_shapes(x.shape, vec_shape))
-        except ValueError:
-            shape = None
-        if shape != vec_shape:
-            raise ValueError(
-                f"{name} must be broadcastable to shape {vec_shape} (batch + (K,)), "
-                f"got shape {x.shape}"
-            )
-        return jnp.broadcast_to(x.astype(pot.dtype), vec_shape)
-
-    alpha = boundary(initial, "initial")
-    omega = boundary(final, "final")
-    if method == "parallel" and not isinstance(t_len, int):
-        raise ValueError(
-            f"method='parallel' needs a static number of transitions T, got T = {t_len}; "
+            f"method='parallel' needs a static number of transitions T, got T = {c.t_len}; "
             "use method='sequential' for a symbolic T"
         )
+    chain = partial(_chain_value, method=method)
+    return _per_problem(chain, semiring, c.batch, c.pot, c.alpha, c.omega, c.last).astype(c.dtype)
 
-    def chain(semiring, pot, alpha, omega):
-        if not (isinstance(t_len, int) and t_len == 0):
-            if method == "sequential":
 
-                def step(a, p):
-                    return _vecmat(semiring, a, p), None
+@debug_checked
+def viterbi(
+    potentials: ArrayLike,
+    *,
+    transitions: ArrayLike | None = None,
+    initial: ArrayLike | None = None,
+    final: ArrayLike | None = None,
+    lengths: ArrayLike | None = None,
+) -> tuple[jax.Array, jax.Array]:
+    r"""The best state sequence of a linear chain and its score: Viterbi decoding.
 
-                # + 0 typed like the potentials: the carry then holds their sharding from the start.
-                alpha = alpha + jnp.zeros_like(pot[..., 0, 0, :])
-                alpha, _ = lax.scan(step, alpha, jnp.moveaxis(pot, -3, 0))
-            else:
-                alpha = _vecmat(semiring, alpha, _reduce_tree(semiring, pot))
-        return semiring.sum(semiring.mul(alpha, omega), axis=-1)
+    .. math::
+        y^\star = \operatorname*{arg\,max}_{y_0, \dots, y_T}\;
+            a_{y_0} + \sum_{t=0}^{T-1} \psi_t(y_t, y_{t+1}) + b_{y_T}
 
-    return _per_problem(chain, semiring, batch, pot, alpha, omega).astype(dtype)
+    for the chain of :func:`linear_chain` (same arguments, the max-plus semiring). The score is
+    ``linear_chain(..., MaxPlus())`` up to rounding; the path is decoded by back-pointers:
+    max-plus values-to-go :math:`\beta_t(i) = \max_j \psi_t(i, j) + \beta_{t+1}(j)` from the end,
+    then :math:`y_0, y_1, \dots` forward, each the smallest state attaining the maximum. Among
+    tied best paths this returns the lexicographically smallest. Forbidden transitions are
+    :math:`-\infty`; if every path is forbidden the score is :math:`-\infty` and the path is the
+    smallest one. A NaN score makes the score NaN (the path is then undefined).
+
+    Args:
+      potentials: transition scores ``(..., T, K, K)``, or with ``transitions`` the emissions
+        ``(..., N, K)`` (see :func:`linear_chain`).
+      transitions: optional transition scores ``(..., K, K)``.
+      initial: optional scores of the first state, broadcastable to ``(..., K)``.
+      final: optional scores of the last state, broadcastable to ``(..., K)``.
+      lengths: optional numbers of positions of right-padded sequences (see :func:`linear_chain`).
+
+    Returns:
+      ``(score, path)``: the best score, shape ``(...)``, in the dtype of the potentials, and the
+      best path, int32 of shape ``(..., T + 1)`` (``(..., N)`` with emissions), holding -1 at the
+      padded positions.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from softjax.dp import viterbi
+      >>> trans = jnp.array([[0.0, 1.0], [1.0, 0.0]])  # switching scores 1
+      >>> score, path = viterbi(jnp.zeros((3, 2)), transitions=trans)
+      >>> print(score, path)
+      2.0 [0 1 0]
+
+    References:
+      Viterbi, "Error bounds for convolutional codes and an asymptotically optimum decoding
+      algorithm", IEEE Trans. Inf. Theory 13 (1967).
+    """
+    c = _chain_inputs(potentials, transitions, initial, final, lengths, jnp.add, 0.0)
+    pot, t_len = c.pot, c.t_len
+    last = jnp.full(c.batch, t_len, jnp.int32) if c.last is None else c.last
+
+    # Values-to-go, from the end: β_t = b for t ≥ last, else max_j ψ_t(:, j) + β_{t+1}(j).
+    def back(b_next, x):
+        p, t = x
+        b_t = jnp.max(p + b_next[..., None, :], axis=-1)
+        b_t = jnp.where((t < last)[..., None], b_t, c.omega)
+        return b_t, b_next
+
+    xs = (jnp.moveaxis(pot, -3, 0), jnp.arange(t_len))
+    b0, b_rest = lax.scan(back, c.omega, xs, reverse=True)  # b_rest[t] is β_{t+1}
+    start = c.alpha + b0
+    score = jnp.max(start, axis=-1)
+    y0 = jnp.argmax(start, axis=-1).astype(jnp.int32)
+
+    def forward(y, x):
+        p, b_next, t = x
+        row = jnp.take_along_axis(p, y[..., None, None], axis=-2)[..., 0, :]
+        y_next = jnp.argmax(row + b_next, axis=-1).astype(jnp.int32)
+        y_next = jnp.where(t < last, y_next, y)  # padding: carried, then masked to -1 below
+        return y_next, y_next
+
+    _, ys = lax.scan(forward, y0, (jnp.moveaxis(pot, -3, 0), b_rest, jnp.arange(t_len)))
+    path = jnp.concatenate([y0[..., None], jnp.moveaxis(ys, 0, -1)], axis=-1)
+    position = lax.broadcasted_iota(jnp.int32, path.shape, path.ndim - 1)
+    path = jnp.where(position <= last[..., None], path, -1)
+    return score.astype(c.dtype), path
+
+
+@debug_checked
+def node_marginals(
+    potentials: ArrayLike,
+    semiring=None,
+    *,
+    transitions: ArrayLike | None = None,
+    initial: ArrayLike | None = None,
+    final: ArrayLike | None = None,
+    lengths: ArrayLike | None = None,
+    method: str = "sequential",
+) -> jax.Array:
+    r"""The marginal probability of each state at each position of a linear chain.
+
+    .. math::
+        \mu_t(k) = P_\beta(y_t = k) = \frac{\partial V}{\partial u_t(k)}
+
+    the gradient of the chain's value :math:`V` (:func:`linear_chain`) with respect to a score
+    :math:`u_t(k)` added to state :math:`k` at position :math:`t`. Under ``LogSemiring(1.0)``
+    (the default) these are the CRF's node marginals (forward–backward); under
+    ``LogSemiring(beta)`` the marginals of the Gibbs distribution at β; under
+    :class:`~softjax.semiring.MaxPlus` the best path as one-hot rows (split equally between tied
+    paths), and under :class:`~softjax.semiring.MinPlus` the cheapest.
+
+    Args:
+      potentials: transition scores ``(..., T, K, K)``, or with ``transitions`` the emissions
+        ``(..., N, K)`` (see :func:`linear_chain`).
+      semiring: ``LogSemiring(beta)`` (default ``LogSemiring(1.0)``), ``MaxPlus()`` or
+        ``MinPlus()``: a semiring whose :math:`\otimes` is +.
+      transitions: optional transition scores ``(..., K, K)``.
+      initial: optional scores of the first state, broadcastable to ``(..., K)``.
+      final: optional scores of the last state, broadcastable to ``(..., K)``.
+      lengths: optional numbers of positions of right-padded sequences; the padded positions get
+        0.
+      method: ``"sequential"`` or ``"parallel"`` (static), as in :func:`linear_chain`.
+
+    Returns:
+      The marginals, shape ``(..., T + 1, K)`` (``(..., N, K)`` with emissions), each row summing
+      to one (rows of padded positions are 0).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import numpy as np
+      >>> from softjax.dp import node_marginals
+      >>> trans = jnp.array([[0.0, 1.0], [1.0, 0.0]])
+      >>> mu = node_marginals(jnp.array([[2.0, 0.0], [0.0, 0.0]]), transitions=trans)
+      >>> print(np.array2string(np.asarray(mu), precision=3))
+      [[0.881 0.119]
+       [0.324 0.676]]
+    """
+    if semiring is None:
+        semiring = LogSemiring(1.0)
+    if not isinstance(semiring, LogSemiring | MaxPlus | MinPlus):
+        raise TypeError(
+            f"semiring must be LogSemiring(beta), MaxPlus() or MinPlus() (whose product is +), "
+            f"got {semiring!r}"
+        )
+    c = _chain_inputs(potentials, transitions, initial, final, lengths, jnp.add, 0.0)
+    n_pos = c.t_len + 1
+
+    def value(u):
+        # u_0 scores the first position, u_{t+1} the arrival of transition t.
+        pot = c.pot + u[..., 1:, None, :]
+        return jnp.sum(
+            linear_chain(
+                pot,
+                semiring,
+                initial=c.alpha + u[..., 0, :],
+                final=c.omega,
+                lengths=None if c.last is None else c.last + 1,
+                method=method,
+            )
+        )
+
+    u = jnp.zeros(c.batch + (n_pos, c.pot.shape[-1]), c.pot.dtype)
+    return jax.grad(value)(u).astype(c.dtype)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -140,7 +140,7 @@ def _sq_dist(x, y):
 
 
 # ------------------------------------------------------------------------------------------------
-# linear_chain
+# linear_chain, viterbi, node_marginals
 
 
 @pytest.mark.parametrize("method", ["sequential", "parallel"])
@@ -583,21 +583,9 @@ def test_divergence_can_be_negative():
 
 
 def _uniform_mean_cost(c):
-    """The mean of Σ_(i,j)∈A C_ij over the DTW alignments A, by enumeration."""
-    n, m = c.shape
-    totals = []
-
-    def walk(i, j, acc):
-        acc = acc + c[i, j]
-        if (i, j) == (n - 1, m - 1):
-            totals.append(acc)
-            return
-        for di, dj in ((1, 0), (0, 1), (1, 1)):
-            if i + di < n and j + dj < m:
-                walk(i + di, j + dj, acc)
-
-    walk(0, 0, 0.0)
-    return np.mean(totals)
+    """The mean of ⟨A, C⟩ over the DTW alignments A, by enumeration."""
+    c = np.asarray(c, np.float64)
+    return np.mean(np.sum(_alignments(*c.shape) * c, axis=(1, 2)))
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
@@ -665,6 +653,120 @@ def test_one_semiring_per_problem(method):
     )
     with pytest.raises(ValueError, match=r"batch shape \(3,\).*shape \(2,\)"):
         dp.dtw(cost, LogSemiring(jnp.ones(2)))
+
+
+def _brute_best(pot, init, final, n_pos):
+    """(best score, lexicographically smallest best path) over the first n_pos positions."""
+    pot, init, final = (np.asarray(v, np.float64) for v in (pot, init, final))
+    terms, _ = _chain_paths(pot[: n_pos - 1], init, final)
+    scores = np.sum(terms, axis=1)
+    best = np.max(scores)
+    seqs = list(itertools.product(range(pot.shape[-1]), repeat=n_pos))  # lexicographic order
+    return best, np.array(seqs[int(np.flatnonzero(scores == best)[0])])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_viterbi_brute_force_with_ties_and_lengths(seed):
+    rng = np.random.default_rng(seed)
+    t_len, k = 4, 3
+    # Small integers: many exactly tied best paths, decided lexicographically.
+    pot = rng.integers(-1, 2, size=(2, t_len, k, k)).astype(np.float64)
+    init, final = rng.integers(0, 2, size=(2, k)), rng.integers(0, 2, size=(2, k))
+    lengths = np.array([t_len + 1, 3])
+    with jax.enable_x64(True):
+        for f in (dp.viterbi, jax.jit(dp.viterbi)):
+            score, path = f(pot, initial=init, final=final, lengths=lengths)
+            assert path.dtype == jnp.int32 and path.shape == (2, t_len + 1)
+            for b in range(2):
+                want_score, want_path = _brute_best(pot[b], init[b], final[b], lengths[b])
+                assert score[b] == want_score
+                np.testing.assert_array_equal(path[b, : lengths[b]], want_path)
+                np.testing.assert_array_equal(path[b, lengths[b] :], -1)
+        # The score is the max-plus value of the chain, which stops at each length.
+        value = dp.linear_chain(pot, MaxPlus(), initial=init, final=final, lengths=lengths)
+        np.testing.assert_allclose(value, score, rtol=1e-12)
+
+
+def test_viterbi_decodes_the_best_path_where_the_gradient_argmax_does_not():
+    # Switching scores 1: the best paths alternate (0 1 0 and 1 0 1 tie; the smaller is returned).
+    trans = jnp.array([[0.0, 1.0], [1.0, 0.0]])
+    score, path = dp.viterbi(jnp.zeros((3, 2)), transitions=trans)
+    assert score == 2.0
+    np.testing.assert_array_equal(path, [0, 1, 0])
+    # Forbidden transitions; and an all-forbidden chain (score -inf, the smallest path).
+    pot = jnp.array([[[-INF, 0.0], [0.0, -INF]]] * 2)
+    score, path = dp.viterbi(pot, initial=jnp.array([0.0, 1.0]))
+    assert score == 1.0
+    np.testing.assert_array_equal(path, [1, 0, 1])
+    score, path = dp.viterbi(jnp.full((2, 2, 2), -INF))
+    assert score == -INF
+    np.testing.assert_array_equal(path, [0, 0, 0])
+
+
+@pytest.mark.parametrize("method", ["sequential", "parallel"])
+def test_emissions_transitions_and_lengths_equal_the_unpadded_calls(method):
+    rng = np.random.default_rng(8)
+    n_pos, k = 5, 3
+    emit = jnp.asarray(rng.normal(size=(3, n_pos, k)), jnp.float32)
+    trans = jnp.asarray(rng.normal(size=(k, k)), jnp.float32)
+    final = jnp.asarray(rng.normal(size=(k,)), jnp.float32)
+    lengths = jnp.array([5, 1, 3])
+    S = LogSemiring(1.0)
+    f = jax.jit(
+        lambda e: dp.linear_chain(
+            e, S, transitions=trans, final=final, lengths=lengths, method=method
+        )
+    )
+    value, grad = f(emit), jax.grad(lambda e: jnp.sum(f(e)))(emit)
+    mu = dp.node_marginals(emit, transitions=trans, final=final, lengths=lengths, method=method)
+    for b, n in enumerate(lengths.tolist()):
+        e = emit[b, :n]
+        # Full edge potentials: ψ_t(i, j) = A_ij + E_{t+1, j}, with E_0 as the initial scores.
+        pot = trans[None] + e[1:, None, :]
+        want = dp.linear_chain(pot, S, initial=e[0], final=final, method=method)
+        chex.assert_trees_all_close(value[b], want, rtol=1e-6)
+        unpadded = jax.grad(
+            lambda e: dp.linear_chain(e, S, transitions=trans, final=final, method=method)
+        )(e)
+        chex.assert_trees_all_close(grad[b, :n], unpadded, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(grad[b, n:], 0.0)  # the padding is invisible
+        # Node marginals are that gradient: rows sum to one, padded rows are 0.
+        chex.assert_trees_all_close(mu[b, :n], unpadded, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(np.sum(mu[b, :n], axis=-1), 1.0, rtol=1e-5)
+        np.testing.assert_array_equal(mu[b, n:], 0.0)
+
+
+def test_node_marginals_brute_force_and_limits():
+    rng = np.random.default_rng(9)
+    pot = rng.normal(size=(3, 2, 2))
+    init, final = rng.normal(size=2), rng.normal(size=2)
+    terms, _ = _chain_paths(pot, init, final)
+    seqs = np.array(list(itertools.product(range(2), repeat=4)))
+    with jax.enable_x64(True):
+        for beta in (1.0, 2.5, -0.5):
+            p = _gibbs(np.sum(terms, axis=1), beta)
+            want = np.stack([np.bincount(seqs[:, t], weights=p, minlength=2) for t in range(4)])
+            mu = dp.node_marginals(pot, LogSemiring(beta), initial=init, final=final)
+            np.testing.assert_allclose(mu, want, rtol=1e-10)
+        _, best = _brute_best(pot, init, final, 4)
+        hot = dp.node_marginals(pot, MaxPlus(), initial=init, final=final)
+        np.testing.assert_array_equal(hot, np.eye(2)[best])
+    with pytest.raises(TypeError, match=r"semiring must be LogSemiring\(beta\), MaxPlus"):
+        dp.node_marginals(pot, Real())
+
+
+def test_chain_argument_checks():
+    emit, trans = jnp.zeros((4, 3)), jnp.zeros((3, 3))
+    with pytest.raises(ValueError, match=r"transitions must have shape \(\.\.\., K, K\)"):
+        dp.linear_chain(emit, MaxPlus(), transitions=jnp.zeros((2, 2)))
+    with pytest.raises(ValueError, match="emissions of shape"):
+        dp.viterbi(jnp.zeros((0, 3)), transitions=trans)
+    with pytest.raises(ValueError, match=r"lengths must be between 1 and .* 4, got \[0, 5\]"):
+        dp.viterbi(jnp.zeros((2, 4, 3)), transitions=trans, lengths=jnp.array([0, 5]))
+    with pytest.raises(TypeError, match="lengths must be an integer array"):
+        dp.linear_chain(emit, MaxPlus(), transitions=trans, lengths=jnp.array(2.0))
+    with pytest.raises(ValueError, match=r"broadcastable to the batch shape \(\)"):
+        dp.linear_chain(emit, MaxPlus(), transitions=trans, lengths=jnp.array([1, 2]))
 
 
 def test_parallel_chain_lowers_to_a_small_program():
