@@ -34,6 +34,7 @@ __all__ = [
     "linear_chain",
     "node_marginals",
     "shortest_paths",
+    "soft_dtw",
     "soft_dtw_divergence",
     "viterbi",
 ]
@@ -608,7 +609,13 @@ def _shift(x: jax.Array, fill: jax.Array) -> jax.Array:
 
 
 @debug_checked
-def dtw(cost: ArrayLike, semiring=None) -> jax.Array:
+def dtw(
+    cost: ArrayLike,
+    semiring=None,
+    *,
+    band: int | None = None,
+    lengths: tuple[ArrayLike, ArrayLike] | None = None,
+) -> jax.Array:
     r"""Dynamic time warping in a semiring: DTW under min-plus, soft-DTW under the log-semiring.
 
     .. math::
@@ -631,7 +638,14 @@ def dtw(cost: ArrayLike, semiring=None) -> jax.Array:
     Args:
       cost: pairwise costs, shape ``(..., n, m)`` with :math:`n, m \ge 1`; leading dimensions are
         batch dimensions.
-      semiring: the semiring; default ``MinPlus()``.
+      semiring: the semiring; default ``MinPlus()``. A ``LogSemiring`` whose β is an array over
+        the batch solves one problem per β.
+      band: optional Sakoe–Chiba radius (static int ≥ 0): only cells with :math:`|i - j| \le`
+        ``band`` are on a path. If the end is outside the band (:math:`|n - m| >` ``band``) no
+        path exists and the value is the semiring's zero (+inf under ``MinPlus``).
+      lengths: optional pair ``(n_lengths, m_lengths)`` of integer arrays broadcastable to the
+        batch shape: right-padded series, the value of each being that of its unpadded cost
+        ``cost[..., :n_len, :m_len]`` (the padding gets zero gradient).
 
     Returns:
       The value :math:`R_{n-1,m-1}`, shape ``(...)``.
@@ -659,48 +673,208 @@ def dtw(cost: ArrayLike, semiring=None) -> jax.Array:
     c = _upcast(c)
     if c.ndim < 2 or c.shape[-1] == 0 or c.shape[-2] == 0:
         raise ValueError(f"cost must have shape (..., n, m) with n, m >= 1, got shape {c.shape}")
+    if band is not None and (
+        isinstance(band, bool) or not isinstance(band, int | np.integer) or band < 0
+    ):
+        raise ValueError(f"band must be None or an int >= 0 (a static radius), got {band!r}")
     n, m = c.shape[-2:]
+    batch = c.shape[:-2]
+    if lengths is None:
+        ends = None
+    else:
+        if not isinstance(lengths, tuple | list) or len(lengths) != 2:
+            raise TypeError(
+                f"lengths must be a pair (lengths of the rows, lengths of the columns), "
+                f"got {lengths!r}"
+            )
+        ends = tuple(
+            _last_positions(v, batch, size - 1) for v, size in zip(lengths, (n, m), strict=True)
+        )
     if isinstance(n, int) and isinstance(m, int) and n > m:
         c = jnp.swapaxes(c, -1, -2)  # the recursion is symmetric; keep diagonals short
-    batch, (n, m) = c.shape[:-2], c.shape[-2:]
+        ends = None if ends is None else ends[::-1]
+    n, m = c.shape[-2:]
     n_diag = n + m - 1
     # Skewed costs: row d holds the anti-diagonal i + j = d, indexed by i.
     d_idx = jnp.arange(n_diag)[:, None]
     i_idx = jnp.arange(n)[None, :]
     j_idx = d_idx - i_idx
     valid = (j_idx >= 0) & (j_idx < m)  # (D, n)
+    # Cells outside the band are in the grid but on no path: the semiring's zero.
+    in_band = None if band is None else jnp.abs(i_idx - j_idx) <= band
     skew = c[..., i_idx, jnp.clip(j_idx, 0, m - 1)]  # (..., D, n)
 
     top_row = jnp.arange(n) == 0  # i = 0
 
-    def warp(semiring, skew):
+    def warp(semiring, skew, ends):
         # Cells outside the grid hold 0 and are never read: on the edges the predecessors
         # outside are left out by selects instead of being the semiring's zero (an infinity).
         # + 0 typed like the costs: the scan's carry then holds their sharding from the start.
         filler = jnp.zeros_like(skew[..., 0, :])
         one = _constant(semiring.one, skew.dtype, filler.shape[:-1] + (1,)) + filler[..., :1]
+        if ends is None:  # the value is the last cell of the last anti-diagonal
+            end_d, end_i = (
+                jnp.full(filler.shape[:-1], n_diag - 1),
+                jnp.full(filler.shape[:-1], n - 1),
+            )
+        else:
+            end_d, end_i = ends[0] + ends[1], ends[0]
 
         def step(carry, x):
-            r1, r2 = carry  # anti-diagonals d - 1 and d - 2
-            cd, ok, first_col, first = x
+            r1, r2, out = carry  # anti-diagonals d - 1 and d - 2, the value once reached
+            cd, ok, first_col, d, band_ok = x
             up = _shift(r1, r1[..., :1])  # R[i-1, j]
             diag = _shift(r2, r2[..., :1])  # R[i-1, j-1]
             acc = semiring.sum(jnp.stack([up, r1, diag]), axis=0)
             acc = jnp.where(first_col, up, acc)  # j = 0: from above only
-            acc = jnp.where(top_row, jnp.where(first, one, r1), acc)  # i = 0: from the left only
-            new = jnp.where(ok, semiring.mul(cd, acc), filler)
-            return (new, r1), None
+            acc = jnp.where(top_row, jnp.where(d == 0, one, r1), acc)  # i = 0: from the left
+            new = semiring.mul(cd, acc)
+            if band_ok is not None:
+                new = jnp.where(band_ok, new, _constant(semiring.zero, new.dtype, new.shape))
+            new = jnp.where(ok, new, filler)
+            at_end = jnp.take_along_axis(new, end_i[..., None], axis=-1)[..., 0]
+            return (new, r1, jnp.where(d == end_d, at_end, out)), None
 
-        xs = (jnp.moveaxis(skew, -2, 0), valid, j_idx == 0, jnp.arange(n_diag) == 0)
-        (last, _), _ = lax.scan(step, (filler, filler), xs)
-        return last[..., -1]
+        xs = (jnp.moveaxis(skew, -2, 0), valid, j_idx == 0, jnp.arange(n_diag), in_band)
+        (_, _, out), _ = lax.scan(step, (filler, filler, filler[..., 0]), xs)
+        return out
 
-    return _per_problem(warp, semiring, batch, skew).astype(dtype)
+    return _per_problem(warp, semiring, batch, skew, ends).astype(dtype)
 
 
 def _squared_euclidean(x: jax.Array, y: jax.Array) -> jax.Array:
     diff = x[..., :, None, :] - y[..., None, :, :]
     return jnp.sum(diff * diff, axis=-1)
+
+
+class _Series(NamedTuple):
+    x: jax.Array
+    y: jax.Array
+    gamma: jax.Array  # in the dtype to compute in, broadcastable to the batch
+    lengths: tuple | None  # (x lengths, y lengths), integer arrays of the batch shape
+    batch: tuple
+    cost_fn: Callable
+
+
+def _series(x, y, gamma, lengths, cost_fn) -> _Series:
+    """The arguments of the soft-DTW losses, checked and broadcast."""
+    if cost_fn is None:
+        cost_fn = _squared_euclidean
+    elif not callable(cost_fn):
+        raise TypeError(f"cost_fn must be callable, got {cost_fn!r}")
+    if isinstance(gamma, bool) or not isinstance(gamma, jax.core.Tracer):
+        g = np.asarray(gamma)
+        if not np.issubdtype(g.dtype, np.number) or np.iscomplexobj(g) or g.dtype == bool:
+            raise TypeError(f"gamma must be a real number or array, got {gamma!r}")
+        if not np.all(g >= 0):
+            raise ValueError(f"gamma must be >= 0, got {gamma}")
+    x = _as_float(x, "x")
+    y = _as_float(y, "y")
+    if x.ndim < 2 or y.ndim < 2 or x.shape[-1] != y.shape[-1]:
+        raise ValueError(
+            f"x and y must have shapes (..., n, d) and (..., m, d) with the same d, "
+            f"got shapes {x.shape} and {y.shape}"
+        )
+    try:
+        batch = tuple(jnp.broadcast_shapes(x.shape[:-2], y.shape[:-2]))
+    except ValueError:
+        raise ValueError(
+            f"batch dimensions of x and y must broadcast, got shapes {x.shape} and {y.shape}"
+        ) from None
+    dtype = jnp.result_type(x.dtype, y.dtype)
+    x = jnp.broadcast_to(x.astype(dtype), batch + x.shape[-2:])
+    y = jnp.broadcast_to(y.astype(dtype), batch + y.shape[-2:])
+    gamma = _upcast(jnp.asarray(gamma, dtype))
+    if not broadcasts_to(gamma.shape, batch):
+        raise ValueError(
+            f"gamma must be a scalar or broadcast to the batch shape {batch}, got shape "
+            f"{gamma.shape}"
+        )
+    if lengths is not None:
+        if not isinstance(lengths, tuple | list) or len(lengths) != 2:
+            raise TypeError(f"lengths must be a pair (x lengths, y lengths), got {lengths!r}")
+        lengths = tuple(
+            jnp.full(batch, s.shape[-2]) if v is None else jnp.broadcast_to(jnp.asarray(v), batch)
+            for v, s in zip(lengths, (x, y), strict=True)
+        )
+    return _Series(x, y, gamma, lengths, batch, cost_fn)
+
+
+def _soft_dtw_parts(cost, gamma, band, lengths):
+    """(soft-DTW at γ with γ = ∞ read as 1, log N, mean cost) for the γ = ∞ limits: N the number
+    of alignments and the mean cost that of a uniformly random one."""
+    safe = jnp.where(jnp.isinf(gamma), 1.0, gamma)  # finite, so that gradients stay finite
+    value = dtw(cost, LogSemiring(-1.0 / safe), band=band, lengths=lengths)
+    count = partial(dtw, semiring=LogSemiring(jnp.ones((), cost.dtype)), band=band, lengths=lengths)
+    zero, one = jnp.zeros((), cost.dtype), jnp.ones((), cost.dtype)
+    # d/dt log Σ_A e^{t⟨A, C⟩} at t = 0 is the mean of ⟨A, C⟩ over the alignments.
+    log_n, mean = jax.jvp(lambda t: count(t * cost), (zero,), (one,))
+    return value, log_n, mean
+
+
+def _nan_if_negative(gamma, value):
+    """A traced negative (or NaN) γ gives NaN, taken from γ itself (no NaN constant)."""
+    return jnp.where(gamma >= 0, value, lax.stop_gradient(jnp.sqrt(jnp.minimum(gamma, 0.0))))
+
+
+@debug_checked
+def soft_dtw(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    gamma: ArrayLike,
+    band: int | None = None,
+    lengths: tuple[ArrayLike, ArrayLike] | None = None,
+    cost_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
+) -> jax.Array:
+    r"""Soft-DTW between time series: the smoothed minimum over alignments of the aligned cost.
+
+    .. math::
+        \mathrm{sdtw}_\gamma(x, y) = -\gamma \log \sum_{A} e^{-\langle A, C(x, y)\rangle / \gamma}
+
+    over the monotone alignments :math:`A` from :math:`(0, 0)` to :math:`(n-1, m-1)` (see
+    :func:`dtw`), with :math:`C(x, y)_{ij} = \|x_i - y_j\|^2` by default. It is
+    ``dtw(C, LogSemiring(-1/gamma))``, computed from the series in one call, differentiable in
+    ``x``, ``y`` and γ (its gradient in the costs is the expected alignment). γ = 0 is DTW exactly;
+    as γ → ∞ it tends to :math:`-\gamma \log N + \bar C`, so γ = ∞ gives −∞ when more than one
+    alignment exists (:math:`N` alignments of mean cost :math:`\bar C`). Soft-DTW is not zero at
+    :math:`x = y` and can reward moving away from the target; :func:`soft_dtw_divergence` corrects
+    both.
+
+    Args:
+      x: a time series, shape ``(..., n, d)``.
+      y: a time series, shape ``(..., m, d)``; batch dimensions broadcast with those of ``x``.
+      gamma: the smoothing parameter γ ∈ [0, ∞], a scalar or one per problem (broadcastable to the
+        batch dimensions). A negative or NaN value raises when concrete; traced, it gives NaN.
+      band: optional Sakoe–Chiba radius (static int ≥ 0), as in :func:`dtw`.
+      lengths: optional pair ``(x_lengths, y_lengths)`` of integer arrays for right-padded series
+        (either may be None: the full length).
+      cost_fn: optional ``cost_fn(a, b)`` mapping series of shapes ``(..., p, d)`` and
+        ``(..., q, d)`` to the cost matrix ``(..., p, q)``; default the squared Euclidean distance.
+
+    Returns:
+      :math:`\mathrm{sdtw}_\gamma(x, y)`, shape: the broadcast batch dimensions.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from softjax.dp import soft_dtw
+      >>> x = jnp.array([[0.0], [1.0], [2.0]])
+      >>> y = jnp.array([[0.0], [2.0]])
+      >>> print(f"{soft_dtw(x, y, gamma=0.0):.4f} {soft_dtw(x, y, gamma=1.0):.4f}")
+      1.0000 0.1227
+
+    References:
+      Cuturi & Blondel, "Soft-DTW: a differentiable loss function for time-series" (2017),
+      arXiv:1703.01541.
+      Sakoe & Chiba, "Dynamic programming algorithm optimization for spoken word recognition",
+      IEEE Trans. ASSP 26 (1978).
+    """
+    s = _series(x, y, gamma, lengths, cost_fn)
+    value, log_n, mean = _soft_dtw_parts(s.cost_fn(s.x, s.y), s.gamma, band, s.lengths)
+    # γ = ∞: −γ log N + mean: −∞ for N ≥ 2, the one path's cost for N = 1, +∞ with no path.
+    limit = jnp.where(log_n > 0, -jnp.inf, jnp.where(log_n == -jnp.inf, jnp.inf, mean))
+    value = jnp.where(jnp.isinf(s.gamma), limit, value)
+    return _nan_if_negative(s.gamma, value)
 
 
 @debug_checked
@@ -709,6 +883,8 @@ def soft_dtw_divergence(
     y: ArrayLike,
     *,
     gamma: ArrayLike,
+    band: int | None = None,
+    lengths: tuple[ArrayLike, ArrayLike] | None = None,
     cost_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
 ) -> jax.Array:
     r"""The soft-DTW divergence: soft-DTW between time series, debiased to vanish at :math:`x = y`.
@@ -717,7 +893,7 @@ def soft_dtw_divergence(
         D_\gamma(x, y) = \mathrm{sdtw}_\gamma(C(x, y))
             - \tfrac12\big(\mathrm{sdtw}_\gamma(C(x, x)) + \mathrm{sdtw}_\gamma(C(y, y))\big)
 
-    with :math:`\mathrm{sdtw}_\gamma(C) =` ``dtw(C, LogSemiring(-1/gamma))`` and :math:`C(x, y)_{ij}
+    with :math:`\mathrm{sdtw}_\gamma` the soft-DTW of :func:`soft_dtw` and :math:`C(x, y)_{ij}
     = \|x_i - y_j\|^2` by default. It is zero at :math:`x = y` and, unlike soft-DTW itself, does
     not reward moving :math:`y` away from :math:`x`. It is non-negative when the soft-DTW kernel
     :math:`k(x, y) = e^{-\mathrm{sdtw}_\gamma(C(x, y))/\gamma}` is positive definite on the series
@@ -760,60 +936,19 @@ def soft_dtw_divergence(
       Cuturi & Blondel, "Soft-DTW: a differentiable loss function for time-series" (2017),
       arXiv:1703.01541.
     """
-    if cost_fn is None:
-        cost_fn = _squared_euclidean
-    elif not callable(cost_fn):
-        raise TypeError(f"cost_fn must be callable, got {cost_fn!r}")
-    if isinstance(gamma, bool) or not isinstance(gamma, jax.core.Tracer):
-        g = np.asarray(gamma)
-        if not np.issubdtype(g.dtype, np.number) or np.iscomplexobj(g) or g.dtype == bool:
-            raise TypeError(f"gamma must be a real number or array, got {gamma!r}")
-        if not np.all(g >= 0):
-            raise ValueError(f"gamma must be >= 0, got {gamma}")
-    x = _as_float(x, "x")
-    y = _as_float(y, "y")
-    if x.ndim < 2 or y.ndim < 2 or x.shape[-1] != y.shape[-1]:
-        raise ValueError(
-            f"x and y must have shapes (..., n, d) and (..., m, d) with the same d, "
-            f"got shapes {x.shape} and {y.shape}"
-        )
-    try:
-        batch = tuple(jnp.broadcast_shapes(x.shape[:-2], y.shape[:-2]))
-    except ValueError:
-        raise ValueError(
-            f"batch dimensions of x and y must broadcast, got shapes {x.shape} and {y.shape}"
-        ) from None
-    dtype = jnp.result_type(x.dtype, y.dtype)
-    x = jnp.broadcast_to(x.astype(dtype), batch + x.shape[-2:])
-    y = jnp.broadcast_to(y.astype(dtype), batch + y.shape[-2:])
-    gamma = _upcast(jnp.asarray(gamma, dtype))
-    if not broadcasts_to(gamma.shape, batch):
-        raise ValueError(
-            f"gamma must be a scalar or broadcast to the batch shape {batch}, got shape "
-            f"{gamma.shape}"
-        )
-    costs = cost_fn(x, y), cost_fn(x, x), cost_fn(y, y)
-    infinite = jnp.isinf(gamma)
-    safe = jnp.where(infinite, 1.0, gamma)  # finite everywhere, so that gradients stay finite
-    xy, xx, yy = (dtw(c, LogSemiring(-1.0 / safe)) for c in costs)
-    value = xy - 0.5 * (xx + yy)
-
-    def at_infinity():
-        # The mean cost of a uniform alignment: d/dt log Σ_A e^{t⟨A, C⟩} at t = 0.
-        def mean_cost(c):
-            count = partial(dtw, semiring=LogSemiring(jnp.ones((), c.dtype)))
-            zero, one = jnp.zeros((), c.dtype), jnp.ones((), c.dtype)
-            return jax.jvp(lambda t: count(t * c), (zero,), (one,))[1]
-
-        xy, xx, yy = (mean_cost(c) for c in costs)
-        if x.shape[-2] == y.shape[-2]:
-            return xy - 0.5 * (xx + yy)
-        return jnp.full_like(xy, jnp.inf)
-
-    if gamma.ndim == 0:
-        limit = lax.cond(infinite, at_infinity, lambda: value)
+    s = _series(x, y, gamma, lengths, cost_fn)
+    if s.lengths is None:
+        lxy = lxx = lyy = None
+        same_length = s.x.shape[-2] == s.y.shape[-2]
     else:
-        limit = at_infinity()
-    value = jnp.where(infinite, limit, value)
-    # A traced negative (or NaN) γ: NaN, from γ itself rather than a NaN constant.
-    return jnp.where(gamma >= 0, value, lax.stop_gradient(jnp.sqrt(jnp.minimum(gamma, 0.0))))
+        lx, ly = s.lengths
+        lxy, lxx, lyy = (lx, ly), (lx, lx), (ly, ly)
+        same_length = lx == ly
+    pairs = ((s.x, s.y, lxy), (s.x, s.x, lxx), (s.y, s.y, lyy))
+    (xy, _, m_xy), (xx, _, m_xx), (yy, _, m_yy) = (
+        _soft_dtw_parts(s.cost_fn(a, b), s.gamma, band, ends) for a, b, ends in pairs
+    )
+    # γ = ∞: the log-counts cancel for equal lengths (else N(n, m)² < N(n, n)·N(m, m): +∞).
+    limit = jnp.where(same_length, m_xy - 0.5 * (m_xx + m_yy), jnp.inf)
+    value = jnp.where(jnp.isinf(s.gamma), limit, xy - 0.5 * (xx + yy))
+    return _nan_if_negative(s.gamma, value)

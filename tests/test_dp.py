@@ -568,6 +568,90 @@ def test_divergence_options_batch_and_transforms():
         dp.soft_dtw_divergence(x, y, 1.0)  # gamma is keyword-only
 
 
+@pytest.mark.parametrize("band", [None, 0, 1, 2])
+def test_dtw_band_and_lengths_brute_force(band):
+    rng = np.random.default_rng(11)
+    cost = rng.random((2, 4, 6))
+    lengths = (np.array([4, 3]), np.array([5, 6]))
+    with jax.enable_x64(True):
+        for semiring, kind, beta in [(MinPlus(), "min", None), (LogSemiring(-2.0), "log", -2.0)]:
+            value, grad = jax.jit(
+                _value_and_grad(lambda c, s: dp.dtw(c, s, band=band, lengths=lengths))
+            )(cost, semiring)
+            for b in range(2):
+                n, m = lengths[0][b], lengths[1][b]
+                a = _alignments(n, m)
+                if band is not None:  # only the alignments that stay within the band
+                    i, j = np.indices((n, m))
+                    a = a[np.all((a == 0) | (np.abs(i - j) <= band), axis=(1, 2))]
+                if len(a) == 0:
+                    assert value[b] == INF and np.all(grad[b] == 0)
+                    continue
+                scores = np.sum(a * cost[b, :n, :m], axis=(1, 2))
+                want = _reduce(scores[:, None], kind, beta)
+                np.testing.assert_allclose(value[b], want, rtol=1e-10)
+                w = np.eye(len(a))[np.argmin(scores)] if kind == "min" else _gibbs(scores, beta)
+                np.testing.assert_allclose(grad[b, :n, :m], np.tensordot(w, a, 1), atol=1e-10)
+                np.testing.assert_array_equal(grad[b, n:], 0.0)
+                np.testing.assert_array_equal(grad[b, :, m:], 0.0)
+    with pytest.raises(ValueError, match="band must be None or an int >= 0"):
+        dp.dtw(cost, band=-1)
+    with pytest.raises(TypeError, match="lengths must be a pair"):
+        dp.dtw(cost, lengths=np.array([1, 2]))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_soft_dtw_from_series(dtype):
+    rng = np.random.default_rng(12)
+    x, y = rng.normal(size=(5, 2)), rng.normal(size=(7, 2))
+    with jax.enable_x64(dtype == jnp.float64):
+        xs, ys = jnp.asarray(x, dtype), jnp.asarray(y, dtype)
+        rtol = 1e-10 if dtype == jnp.float64 else 1e-5
+        f = jax.jit(lambda x, y, g: dp.soft_dtw(x, y, gamma=g))
+        for gamma in (0.1, 1.0):
+            np.testing.assert_allclose(
+                f(xs, ys, gamma), _soft_dtw_numpy(_sq_dist(x, y), gamma), rtol=rtol
+            )
+        # γ = 0 is DTW (no division by zero), from the same program; γ = ∞ is -∞ (N ≥ 2 paths).
+        np.testing.assert_allclose(f(xs, ys, 0.0), dp.dtw(_sq_dist(x, y)), rtol=rtol)
+        assert f(xs, ys, jnp.inf) == -INF
+        assert dp.soft_dtw(xs[:1], ys[:1], gamma=jnp.inf) == np.sum((x[0] - y[0]) ** 2).astype(
+            dtype
+        )
+        # Differentiable in x, y and γ; batched with one γ per problem; lengths and a band.
+        gx, gy, gg = jax.grad(lambda x, y, g: dp.soft_dtw(x, y, gamma=g), (0, 1, 2))(xs, ys, 0.5)
+        assert np.all(np.isfinite(gx)) and np.all(np.isfinite(gy)) and np.isfinite(gg)
+        eps = 1e-4 if dtype == jnp.float64 else 1e-2
+        slope = (f(xs, ys, 0.5 + eps) - f(xs, ys, 0.5 - eps)) / (2 * eps)
+        np.testing.assert_allclose(gg, slope, rtol=1e-3 if dtype == jnp.float64 else 5e-2)
+        both = dp.soft_dtw(
+            jnp.stack([xs, xs]),
+            ys,
+            gamma=jnp.array([0.1, 1.0], dtype),
+            lengths=(None, jnp.array([7, 4])),
+        )
+        np.testing.assert_allclose(both[0], f(xs, ys, 0.1), rtol=rtol)
+        np.testing.assert_allclose(both[1], f(xs, ys[:4], 1.0), rtol=rtol)
+        banded = dp.soft_dtw(xs, ys, gamma=0.0, band=2)
+        np.testing.assert_allclose(banded, dp.dtw(_sq_dist(x, y), band=2), rtol=rtol)
+        assert dp.soft_dtw(xs, ys, gamma=1.0, band=1) == INF  # |n - m| = 2 > 1: no path
+
+
+def test_divergence_with_band_and_lengths():
+    rng = np.random.default_rng(13)
+    x, y = rng.normal(size=(2, 6, 2)), rng.normal(size=(2, 5, 2))
+    lengths = (jnp.array([6, 4]), jnp.array([5, 4]))
+    with jax.enable_x64(True):
+        d = dp.soft_dtw_divergence(x, y, gamma=0.3, band=2, lengths=lengths)
+        for b in range(2):
+            n, m = int(lengths[0][b]), int(lengths[1][b])
+            want = dp.soft_dtw_divergence(x[b, :n], y[b, :m], gamma=0.3, band=2)
+            np.testing.assert_allclose(d[b], want, rtol=1e-10)
+        # γ = ∞ per problem: lengths 6 and 5 differ (+∞), 4 and 4 are equal (finite).
+        limit = dp.soft_dtw_divergence(x, y, gamma=jnp.inf, lengths=lengths)
+        assert limit[0] == INF and np.isfinite(limit[1])
+
+
 def test_divergence_can_be_negative():
     # The documented counterexample to non-negativity under the squared Euclidean cost.
     t = np.linspace(0, 2 * np.pi, 30)
