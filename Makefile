@@ -6,14 +6,15 @@ OUT ?= out
 # The newest CPython on this machine (pyenv's or on PATH), for the second test run.
 NEWEST_VENV := .venv-newest
 
-.PHONY: demo test test-newest lint bench bench-quick clean help
+.PHONY: demo test test-newest lint docs bench bench-quick clean help
 
 help:
 	@echo "make demo        - the live tour (writes figures to $(OUT)/)"
-	@echo "make test        - ruff, the test suite, the doctests, the notebooks, the 8-device tests"
+	@echo "make test        - ruff, the docs build, the tests, doctests, notebooks, 8-device tests"
 	@echo "make test-newest - the unit tests again under the newest Python found (its newest JAX)"
 	@echo "make bench       - benchmarks against jax.nn and the obvious alternatives"
 	@echo "make lint        - ruff only"
+	@echo "make docs        - the documentation site, built into site/"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +29,15 @@ demo: $(VENV)/.installed-demo
 	$(PY) -m examples.demo --out $(OUT)
 
 lint: $(VENV)/.installed-test
-	$(VENV)/bin/ruff check softjax tests benchmarks examples notebooks
-	$(VENV)/bin/ruff format --check softjax tests benchmarks examples
+	$(VENV)/bin/ruff check softjax tests benchmarks examples notebooks docs/_ext
+	$(VENV)/bin/ruff format --check softjax tests benchmarks examples docs/_ext
 
-test: lint
+# --strict fails on any warning of the build; NO_MKDOCS_2_WARNING hides the theme's notice about
+# MkDocs' future, which is not one.
+docs: $(VENV)/.installed-docs
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+
+test: lint docs
 	$(PY) -m pytest -q --ignore=tests/multidevice
 	XLA_FLAGS=--xla_force_host_platform_device_count=8 $(PY) -m pytest -q tests/multidevice
 
@@ -52,4 +58,4 @@ bench-quick: $(VENV)/.installed-test $(VENV)/.installed-bench
 	$(PY) -m benchmarks.run --quick
 
 clean:
-	rm -rf $(VENV) $(NEWEST_VENV) $(OUT) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(NEWEST_VENV) $(OUT) site .pytest_cache .ruff_cache .hypothesis
