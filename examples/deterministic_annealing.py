@@ -365,15 +365,14 @@ def first_split_beta(trace: Trace, threshold: float = 1.0) -> float:
 
 
 def plot(path: Path, x, labels, init, found, kmeans, trace: Trace, beta_critical, d_kmeans):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure draws straight to the file: no pyplot, so the caller's backend is left alone.
+    from matplotlib.figure import Figure
 
     steps = np.arange(len(trace.beta))
     finite = np.isfinite(trace.beta)
     quench = int(np.argmin(finite)) if not finite.all() else None
-    fig, axes = plt.subplots(2, 2, figsize=(12, 9), constrained_layout=True)
+    fig = Figure(figsize=(12, 9), layout="constrained")
+    axes = fig.subplots(2, 2)
     ax_beta, ax_loss, ax_ent, ax_data = axes.ravel()
 
     def shade(ax):
@@ -422,7 +421,6 @@ def plot(path: Path, x, labels, init, found, kmeans, trace: Trace, beta_critical
     ax_data.legend(loc="lower left", fontsize=8)
 
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def main(out_dir: str | Path = "out", steps: int = 3000, quiet: bool = False) -> dict:

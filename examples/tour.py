@@ -86,14 +86,13 @@ def main(out_dir: str | Path = "out", quiet: bool = False) -> dict:
         _print_table(sweep_rows, ["beta", "softargmax(z, beta)"])
         print("beta -> +inf: the one-hot argmax; beta -> -inf: the argmin; beta = 0: uniform.")
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure draws straight to the file: no pyplot, so the caller's backend is left alone.
+    from matplotlib.figure import Figure
 
     grid = jnp.concatenate([-jnp.logspace(2, -2, 200), jnp.logspace(-2, 2, 200)])
     curves = beta_sweep(z, grid)
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.subplots()
     for i in range(z.shape[0]):
         ax.plot(np.asarray(grid), curves[:, i], label=f"z = {float(z[i]):g}")
     ax.set_xscale("symlog", linthresh=1e-2)
@@ -101,10 +100,8 @@ def main(out_dir: str | Path = "out", quiet: bool = False) -> dict:
     ax.set_ylabel("softargmax(z, β)")
     ax.set_title("From the arg min (β → −∞) through uniform (β = 0) to the arg max (β → +∞)")
     ax.legend()
-    fig.tight_layout()
     path = out / "tour_sweep.png"
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     say(f"\nwrote {path}")
     return {"rows": rows, "sweep": sweep, "figure": str(path)}
 
