@@ -21,6 +21,7 @@ from softjax.smooth import softargmin as softargmin
 from softjax.thermo import boltzmann as boltzmann
 from softjax.thermo import entropy as entropy
 from softjax.thermo import free_energy as free_energy
+from softjax.thermo import gibbs_entropy as gibbs_entropy
 from softjax.thermo import heat_capacity as heat_capacity
 from softjax.thermo import log_partition as log_partition
 from softjax.thermo import mean_energy as mean_energy
@@ -34,6 +35,7 @@ __all__ = [
     "boltzmann",
     "dp",
     "entropy",
+    "gibbs_entropy",
     "free_energy",
     "gumbel_softargmax",
     "heat_capacity",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
@@ -202,36 +203,37 @@ def gumbel_softargmax(
     key: ArrayLike,
     z: ArrayLike,
     *,
+    tau: ArrayLike = 1.0,
     beta: ArrayLike = 1.0,
     axis: Axis = -1,
     hard: bool = False,
     where: ArrayLike | None = None,
 ) -> jax.Array:
-    r"""A Gumbel-softmax (Concrete) sample: the softargmax at β of the Gumbel-perturbed logits z.
+    r"""A Gumbel-softmax (Concrete) sample: a draw of :func:`sample_onehot` relaxed at τ.
 
     .. math::
-        y = \sigma_\beta(\ell + g), \qquad \ell = \log \sigma_1(z), \qquad
+        y = \sigma_{1/\tau}\big(\log \sigma_\beta(z) + g\big), \qquad
         g_i \overset{iid}{\sim} \operatorname{Gumbel}(0, 1),
 
-    i.e. :math:`y_i \propto \exp(\beta (z_i + g_i))`. The categorical being relaxed is
-    :math:`\pi = \sigma_1(z)` (``z`` are its logits, up to a constant) and β is the inverse of the
-    relaxation temperature :math:`\tau` of Jang et al. and Maddison et al.:
-    :math:`y = \operatorname{softmax}((\log \pi + g)/\tau)` with :math:`\tau = 1/\beta`. To relax a
-    draw of :math:`\sigma_{\beta_0}(z)`, pass ``beta_0 * z`` as the logits.
-
-    :math:`\beta = +\infty` gives exactly the one-hot Gumbel-max sample
-    ``sample_onehot(key, z)`` (same key, same noise) and :math:`\beta = 0` the centre of the
-    simplex (uniform over the unmasked entries). With ``hard=True`` the value is that one-hot
-    sample and the derivatives are those of the relaxation (:func:`straight_through`). Masked
-    entries get 0.
+    i.e. :math:`y_i \propto \exp((\beta z_i + g_i)/\tau)`: the relaxation of Jang et al. and
+    Maddison et al., :math:`\operatorname{softmax}((\log\pi + g)/\tau)`, of the categorical
+    :math:`\pi = \sigma_\beta(z)`. ``beta`` means what it means everywhere in softjax (and in
+    :func:`sample_onehot`): the inverse temperature of the distribution being sampled; ``tau`` is
+    the temperature of the relaxation. τ = 0 gives exactly the one-hot sample
+    ``sample_onehot(key, z, beta=beta)`` (same key, same noise), τ = ∞ the centre of the simplex
+    (uniform over the unmasked entries). With ``hard=True`` the value is that one-hot sample and
+    the derivatives are those of the relaxation (:func:`straight_through`). Masked entries get 0.
+    To anneal τ with a β schedule such as ``softjax.schedules.gumbel_softmax`` (which gives
+    :math:`1/\tau_t`), pass ``tau=1 / beta_t`` or wrap it in ``schedules.to_temperature``.
 
     Args:
       key: a PRNG key (``jax.random.key`` or ``jax.random.PRNGKey``).
-      z: logits, any shape.
-      beta: inverse relaxation temperature :math:`1/\tau` in :math:`[0, +\infty]` (scalar or one
-        per slice), may be traced, vmapped, differentiated and annealed (e.g. with
-        ``softjax.schedules.gumbel_softmax``). Negative β relaxes the arg min of the perturbed
-        logits instead.
+      z: scores, any shape.
+      tau: the relaxation temperature τ ∈ [0, ∞] (scalar or one per slice), may be traced,
+        vmapped, differentiated and annealed; a concrete negative or NaN value raises (traced, a
+        negative τ relaxes the arg min of the perturbed scores).
+      beta: inverse temperature of the categorical σ_β(z) being relaxed, in [−∞, +∞] (scalar or
+        one per slice), as in :func:`sample_onehot`.
       axis: the axis or axes of one draw (int, tuple, or None for all).
       hard: return the one-hot sample with the relaxed gradient (straight-through).
       where: optional boolean mask; False entries get 0 and are never drawn.
@@ -241,17 +243,18 @@ def gumbel_softargmax(
 
     Raises:
       TypeError: if ``hard`` is not a bool.
+      ValueError: if ``tau`` is a concrete negative or NaN value.
 
     Example:
       >>> import jax
       >>> import jax.numpy as jnp
       >>> import softjax as sjx
       >>> key, z = jax.random.key(0), jnp.array([1.0, 2.0, 0.5])
-      >>> y = sjx.gumbel_softargmax(key, z, beta=2.0)
+      >>> y = sjx.gumbel_softargmax(key, z, tau=0.5)
       >>> print(f"{float(y.sum()):.4f}")
       1.0000
-      >>> print(jnp.array_equal(sjx.gumbel_softargmax(key, z, beta=jnp.inf),
-      ...                       sjx.sample_onehot(key, z)))
+      >>> print(jnp.array_equal(sjx.gumbel_softargmax(key, z, tau=0.0, beta=3.0),
+      ...                       sjx.sample_onehot(key, z, beta=3.0)))
       True
 
     References:
@@ -262,11 +265,18 @@ def gumbel_softargmax(
     """
     if not isinstance(hard, bool):
         raise TypeError(f"hard must be a bool, got {hard!r}")
-    u, mask, axes, dtype = _perturbed(key, z, 1.0, axis, where)
-    beta = as_beta(beta, u.shape, axes, u.dtype)
+    if not isinstance(tau, jax.core.Tracer):
+        t = np.asarray(tau)
+        if np.issubdtype(t.dtype, np.number) and not np.iscomplexobj(t) and not np.all(t >= 0):
+            raise ValueError(f"tau must be >= 0, got {tau}")
+    u, mask, axes, dtype = _perturbed(key, z, beta, axis, where)
+    tau = as_beta(tau, u.shape, axes, u.dtype)
+    # The relaxation's inverse temperature 1/τ: +∞ at τ = 0, with a zero derivative there (the
+    # one-hot limit is flat in τ).
+    relax = jnp.where(tau == 0, _INF, 1.0 / jnp.where(tau == 0, 1.0, tau))
     one = jax.lax.stop_gradient(_onehot_argmax(u, mask, axes))
-    soft = _softargmax(u, beta, mask, axes)
-    # At β = +∞ the relaxation is the sample itself (also on exact ties of u).
-    soft = jnp.where(beta == _INF, one, soft)
+    soft = _softargmax(u, relax, mask, axes)
+    # At τ = 0 the relaxation is the sample itself (also on exact ties of u).
+    soft = jnp.where(relax == _INF, one, soft)
     out = straight_through(one, soft) if hard else soft
     return out.astype(dtype)

@@ -567,7 +567,9 @@ def gumbel_softmax(
       every: :math:`N`, the number of steps between updates; an int >= 1.
 
     Returns:
-      A schedule ``count -> β``, from :math:`1/\tau_0` up to :math:`1/\tau_\text{min}`.
+      A schedule ``count -> β``, from :math:`1/\tau_0` up to :math:`1/\tau_\text{min}`; for
+      :func:`~softjax.gumbel_softargmax`, whose relaxation takes the temperature, pass
+      ``tau=1 / beta`` or use :func:`to_temperature` on this schedule.
 
     Example:
       >>> import jax.numpy as jnp

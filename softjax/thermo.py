@@ -48,6 +48,7 @@ from softjax.smooth import _log_softargmax, _lse, _softargmax
 __all__ = [
     "boltzmann",
     "entropy",
+    "gibbs_entropy",
     "free_energy",
     "heat_capacity",
     "log_partition",
@@ -213,10 +214,10 @@ def entropy(
     :math:`\nabla_z H = -\beta^2\, p \odot (z - \langle p, z\rangle)` and
     :math:`\partial H/\partial\beta = -\beta \operatorname{Var}_p(z)`, finite everywhere: on
     ties, at :math:`\beta = 0, \pm\infty`, on :math:`\pm\infty` entries and on masked entries
-    (which get a zero gradient). For energies
-    :math:`E` the thermodynamic entropy is ``entropy(-E, beta=beta)``
-    :math:`= \beta(\langle E\rangle - F)`. A slice with an unmasked NaN gives NaN; a slice with no
-    unmasked entry gives 0.
+    (which get a zero gradient). It takes scores: for energies :math:`E` the thermodynamic
+    entropy :math:`\beta(\langle E\rangle - F)` is :func:`gibbs_entropy`, i.e.
+    ``entropy(-E, beta=beta)``. A slice with an unmasked NaN gives NaN; a slice with no unmasked
+    entry gives 0.
 
     Args:
       z: scores, any shape.
@@ -243,6 +244,47 @@ def entropy(
     """
     z, beta, mask, axes, dtype = _prepare(z, beta, axis, where, "z")
     return _finish(_entropy(z, beta, mask, axes), axes, keepdims, dtype)
+
+
+@debug_checked
+def gibbs_entropy(
+    energies: ArrayLike,
+    *,
+    beta: ArrayLike,
+    axis: Axis = -1,
+    keepdims: bool = False,
+    where: ArrayLike | None = None,
+) -> jax.Array:
+    r"""The thermodynamic (Gibbs) entropy of the Boltzmann distribution of ``energies`` at β.
+
+    .. math::
+        S(\beta) = -\sum_i p_i \log p_i = \beta\big(\langle E\rangle - F\big),
+        \qquad p = \operatorname{boltzmann}(E, \beta) = \sigma_\beta(-E)
+
+    in units of :math:`k_B`: the energy counterpart of :func:`entropy` (which takes scores), i.e.
+    ``entropy(-energies, beta=beta)``, with the same exact limits and closed-form gradients. It is
+    :math:`\log n` at β = 0, :math:`\log g` at β = +∞ for a :math:`g`-fold degenerate ground
+    state, and :math:`\partial S/\partial\beta = -\beta \operatorname{Var}(E) = -C/\beta`.
+
+    Args:
+      energies: the energies of the states, any shape.
+      beta: inverse temperature in :math:`[-\infty, +\infty]` (scalar or one per slice).
+      axis: the axis or axes of the states (int, tuple, or None for all).
+      keepdims: keep the reduced axes as size 1.
+      where: optional boolean mask; False states are left out.
+
+    Returns:
+      The entropy of each slice, the reduced array.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import softjax as sjx
+      >>> e = jnp.array([0.0, 0.0, 1.0, 2.0])  # a two-fold ground state
+      >>> print(f"{sjx.gibbs_entropy(e, beta=0.0):.4f} {sjx.gibbs_entropy(e, beta=jnp.inf):.4f}")
+      1.3863 0.6931
+    """
+    energies, beta, mask, axes, dtype = _prepare(energies, beta, axis, where, "energies")
+    return _finish(_entropy(-energies, beta, mask, axes), axes, keepdims, dtype)
 
 
 @debug_checked

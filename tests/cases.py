@@ -34,8 +34,8 @@ CASES = {
     "heat_capacity": lambda x: sjx.heat_capacity(x, beta=2.0),
     "log_partition": lambda x: sjx.log_partition(x, beta=2.0),
     "sample_onehot": lambda x: sjx.sample_onehot(KEY, x, beta=2.0),
-    "gumbel_softargmax": lambda x: sjx.gumbel_softargmax(KEY, x, beta=2.0),
-    "gumbel_softargmax_hard": lambda x: sjx.gumbel_softargmax(KEY, x, beta=2.0, hard=True),
+    "gumbel_softargmax": lambda x: sjx.gumbel_softargmax(KEY, x, tau=0.5, beta=1.5),
+    "gumbel_softargmax_hard": lambda x: sjx.gumbel_softargmax(KEY, x, tau=0.5, hard=True),
 }
 
 # Piecewise constant in x (zero gradient) or not differentiable at all.

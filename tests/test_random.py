@@ -156,7 +156,7 @@ def test_empty_arrays(shape):
     ]:
         for g in [f, jax.jit(f)]:
             assert g(z).shape == shape
-    grad = jax.grad(lambda z: sjx.gumbel_softargmax(key, z, beta=2.0).sum())(z)
+    grad = jax.grad(lambda z: sjx.gumbel_softargmax(key, z, tau=0.5).sum())(z)
     assert grad.shape == shape
 
 
@@ -168,7 +168,7 @@ def test_nan_slice_on_a_large_array():
     key = jax.random.key(1)
     for out in (
         sjx.sample_onehot(key, z),
-        sjx.gumbel_softargmax(key, z, beta=0.0),
+        sjx.gumbel_softargmax(key, z, tau=INF),
         sjx.gumbel_softargmax(key, z, hard=True),
     ):
         assert jnp.isnan(out[1]).all()
@@ -207,41 +207,46 @@ def test_sample_argument_errors():
 
 
 @jax.jit
-def _relax(key, z, beta):
-    return sjx.gumbel_softargmax(key, z, beta=beta)
+def _relax(key, z, tau, beta=1.0):
+    return sjx.gumbel_softargmax(key, z, tau=tau, beta=beta)
 
 
 @jax.jit
-def _relax_hard(key, z, beta):
-    return sjx.gumbel_softargmax(key, z, beta=beta, hard=True)
+def _relax_hard(key, z, tau, beta=1.0):
+    return sjx.gumbel_softargmax(key, z, tau=tau, beta=beta, hard=True)
 
 
 def test_gumbel_softargmax_formula():
-    """y = softmax(β (z + g)) with g = jax.random.gumbel(key, z.shape): the documented form."""
+    """y = softmax((β z + g)/τ) with g = jax.random.gumbel(key, z.shape): the documented form."""
     key = jax.random.key(7)
     z = jnp.array([[1.0, 2.0, 0.5, -1.0], [0.0, 0.0, 3.0, 1.0]])
     g = jax.random.gumbel(key, z.shape)
-    for beta in [0.5, 1.0, 3.0, -2.0]:
-        y = _relax(key, z, beta)
-        chex.assert_trees_all_close(y, jax.nn.softmax(beta * (z + g), axis=-1), atol=1e-6)
+    for tau, beta in [(2.0, 1.0), (1.0, 1.0), (1 / 3, 1.0), (0.5, 2.5), (1.0, -1.5), (-0.5, 1.0)]:
+        y = _relax(key, z, tau, beta)
+        want = jax.nn.softmax((beta * z + g) / tau, axis=-1)
+        chex.assert_trees_all_close(y, want, atol=1e-6)
         np.testing.assert_allclose(y.sum(axis=-1), [1.0, 1.0], rtol=1e-6)
-    np.testing.assert_array_equal(_relax(key, z, 0.0), np.full((2, 4), 0.25))
+    np.testing.assert_array_equal(_relax(key, z, INF), np.full((2, 4), 0.25))
 
 
 def test_gumbel_softargmax_limits_and_hard():
     z = jnp.array([1.0, 2.0, 0.5, -1.0, 2.0])
     keys = KEYS[:200]
+    for beta in [1.0, 3.0, INF, -INF]:
+        one = jax.vmap(lambda k, beta=beta: sjx.sample_onehot(k, z, beta=beta))(keys)
+        # τ = 0: the Gumbel-max sample of σ_β(z) itself, bit for bit (same key, same noise).
+        relax = jax.vmap(_relax, (0, None, None, None))
+        np.testing.assert_array_equal(relax(keys, z, 0.0, beta), one)
+        for tau in [10.0, 1.0, 0.1]:
+            # hard=True: that sample, bit for bit, for any τ.
+            hard = jax.vmap(_relax_hard, (0, None, None, None))(keys, z, tau, beta)
+            np.testing.assert_array_equal(hard, one)
+            # The relaxation's arg max is the sample (τ > 0).
+            soft = relax(keys, z, tau, beta)
+            np.testing.assert_array_equal(np.argmax(soft, axis=-1), np.argmax(one, axis=-1))
+    # Small τ: close to the sample.
     one = jax.vmap(lambda k: sjx.sample_onehot(k, z))(keys)
-    # β = +∞: the Gumbel-max sample itself, bit for bit (same key, same noise).
-    np.testing.assert_array_equal(jax.vmap(_relax, (0, None, None))(keys, z, INF), one)
-    for beta in [0.1, 1.0, 10.0]:
-        # hard=True: that sample, bit for bit, for any β.
-        np.testing.assert_array_equal(jax.vmap(_relax_hard, (0, None, None))(keys, z, beta), one)
-        # The relaxation's arg max is the sample (β > 0).
-        soft = jax.vmap(_relax, (0, None, None))(keys, z, beta)
-        np.testing.assert_array_equal(np.argmax(soft, axis=-1), np.argmax(one, axis=-1))
-    # Large β: close to the sample.
-    soft = jax.vmap(_relax, (0, None, None))(keys, z, 1e4)
+    soft = jax.vmap(_relax, (0, None, None))(keys, z, 1e-4)
     assert np.mean(np.abs(np.asarray(soft) - np.asarray(one)).max(axis=-1) < 1e-3) > 0.9
 
 
@@ -249,35 +254,46 @@ def test_gumbel_softargmax_straight_through_gradient():
     key = jax.random.key(3)
     z = jnp.array([1.0, 2.0, 0.5, -1.0])
     w = jnp.array([0.3, -1.0, 2.0, 0.5])
-    hard = jax.jit(jax.grad(lambda z, b: w @ _relax_hard(key, z, b), argnums=(0, 1)))
-    soft = jax.jit(jax.grad(lambda z, b: w @ _relax(key, z, b), argnums=(0, 1)))
-    for beta in [0.5, 2.0]:
-        (gz_h, gb_h), (gz_s, gb_s) = hard(z, beta), soft(z, beta)
-        np.testing.assert_array_equal(gz_h, gz_s)
-        np.testing.assert_array_equal(gb_h, gb_s)
-        assert np.all(np.isfinite(gz_h)) and np.any(gz_h != 0)
-    # β = +∞ and 0: finite gradients.
-    for beta in [INF, 0.0]:
-        gz, gb = hard(z, beta)
-        assert np.all(np.isfinite(gz)) and np.isfinite(gb)
+    hard = jax.jit(jax.grad(lambda z, t, b: w @ _relax_hard(key, z, t, b), argnums=(0, 1, 2)))
+    soft = jax.jit(jax.grad(lambda z, t, b: w @ _relax(key, z, t, b), argnums=(0, 1, 2)))
+    for tau, beta in [(2.0, 1.0), (0.5, 1.0), (0.5, 3.0)]:
+        for g_h, g_s in zip(hard(z, tau, beta), soft(z, tau, beta), strict=True):
+            np.testing.assert_array_equal(g_h, g_s)
+        gz, gt, gb = hard(z, tau, beta)
+        assert np.all(np.isfinite(gz)) and np.any(gz != 0) and np.isfinite(gt) and np.isfinite(gb)
+    # τ = 0 and ∞, β = ±∞: finite gradients (zero in τ at τ = 0, where the sample is flat).
+    for tau, beta in [(0.0, 1.0), (INF, 1.0), (1.0, INF), (1.0, -INF)]:
+        gz, gt, gb = hard(z, tau, beta)
+        assert np.all(np.isfinite(gz)) and np.isfinite(gt) and np.isfinite(gb)
+    assert hard(z, 0.0, 1.0)[1] == 0.0
 
 
 def test_gumbel_softargmax_masks_and_samples():
     z = jnp.array([1.0, 5.0, 0.5, 2.0])
     mask = jnp.array([True, False, True, True])
-    relax = jax.jit(lambda z, b: sjx.gumbel_softargmax(jax.random.key(0), z, beta=b, where=mask))
-    for beta in [0.0, 1.0, INF]:
-        y = relax(z, beta)
+    relax = jax.jit(lambda z, t: sjx.gumbel_softargmax(jax.random.key(0), z, tau=t, where=mask))
+    for tau in [INF, 1.0, 0.0]:
+        y = relax(z, tau)
         assert float(y[1]) == 0.0
         np.testing.assert_allclose(y.sum(), 1.0, rtol=1e-6)
-    np.testing.assert_allclose(relax(z, 0.0), [1 / 3, 0, 1 / 3, 1 / 3])
-    g = jax.jit(jax.grad(lambda z: relax(z, 2.0)[0]))(z)
+    np.testing.assert_allclose(relax(z, INF), [1 / 3, 0, 1 / 3, 1 / 3])
+    g = jax.jit(jax.grad(lambda z: relax(z, 0.5)[0]))(z)
     assert float(g[1]) == 0.0 and np.all(np.isfinite(g))
-    # The hard samples are distributed as softargmax(z) over the live entries.
-    draws = jax.jit(
-        jax.vmap(lambda k: sjx.gumbel_softargmax(k, z, beta=1.0, hard=True, where=mask))
-    )(KEYS[:10_000])
-    _assert_matches(draws.mean(axis=0), _probabilities(z, 1.0, mask), n=10_000)
+    # The hard samples are distributed as softargmax(z, β) over the live entries.
+    for beta in [1.0, 2.0]:
+        draws = jax.jit(
+            jax.vmap(
+                lambda k, beta=beta: sjx.gumbel_softargmax(k, z, beta=beta, hard=True, where=mask)
+            )
+        )(KEYS[:10_000])
+        _assert_matches(draws.mean(axis=0), _probabilities(z, beta, mask), n=10_000)
+
+
+def test_gumbel_softargmax_tau_checks():
+    z = jnp.array([0.3, -1.0, 2.0])
+    for bad in (-1.0, jnp.array(-0.5), float("nan")):
+        with pytest.raises(ValueError, match="tau must be >= 0"):
+            sjx.gumbel_softargmax(jax.random.key(0), z, tau=bad)
 
 
 def test_gumbel_softargmax_transforms():
@@ -285,14 +301,14 @@ def test_gumbel_softargmax_transforms():
 
     @jax.jit
     @chex.assert_max_traces(n=1)
-    def relax(key, beta):
-        return sjx.gumbel_softargmax(key, z, beta=beta, hard=True)
+    def relax(key, tau):
+        return sjx.gumbel_softargmax(key, z, tau=tau, hard=True)
 
     chex.clear_trace_counter()
-    for beta in [1.0, 0.0, INF, 10.0]:
-        np.testing.assert_array_equal(relax(jax.random.key(0), jnp.float32(beta)).sum(), 1.0)
+    for tau in [1.0, INF, 0.0, 0.1]:
+        np.testing.assert_array_equal(relax(jax.random.key(0), jnp.float32(tau)).sum(), 1.0)
     keys = jax.random.split(jax.random.key(0), 5)
-    out = jax.vmap(_relax, (0, None, None))(keys, z, 2.0)
+    out = jax.vmap(_relax, (0, None, None))(keys, z, 0.5)
     chex.assert_shape(out, (5, 3))
     with pytest.raises(TypeError, match="hard"):
         sjx.gumbel_softargmax(jax.random.key(0), z, hard=1)

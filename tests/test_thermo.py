@@ -25,7 +25,7 @@ FUNCTIONS = {
     "f": sjx.free_energy,
     "mean": sjx.mean_energy,
     "c": sjx.heat_capacity,
-    "s": lambda e, **kw: sjx.entropy(-e, **kw),
+    "s": sjx.gibbs_entropy,
 }
 
 
@@ -37,7 +37,7 @@ def _quantities(energies, beta, where=None):
         f=sjx.free_energy(energies, **kw),
         mean=sjx.mean_energy(energies, **kw),
         c=sjx.heat_capacity(energies, **kw),
-        s=sjx.entropy(-energies, **kw),
+        s=sjx.gibbs_entropy(energies, **kw),
         p=sjx.boltzmann(energies, **kw),
     )
 
