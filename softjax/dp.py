@@ -122,7 +122,6 @@ def _reduce_tree(semiring, mats: jax.Array) -> jax.Array:
     return mats[..., 0, :, :]
 
 
-@debug_checked
 class _Chain(NamedTuple):
     pot: jax.Array  # (..., T, K, K), in the dtype to compute in
     alpha: jax.Array  # (..., K) initial scores
@@ -246,6 +245,7 @@ def _chain_value(semiring, pot, alpha, omega, last, *, method):
     return semiring.sum(semiring.mul(alpha, omega), axis=-1)
 
 
+@debug_checked
 def linear_chain(
     potentials: ArrayLike,
     semiring,
