@@ -12,7 +12,7 @@ import platform
 
 import jax
 
-MODULES = ["benchmarks.bench_smooth", "benchmarks.bench_semiring"]
+MODULES = ["benchmarks.bench_smooth", "benchmarks.bench_semiring", "benchmarks.bench_dp"]
 
 
 def main() -> None:

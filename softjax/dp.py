@@ -712,12 +712,7 @@ def dtw(
         # + 0 typed like the costs: the scan's carry then holds their sharding from the start.
         filler = jnp.zeros_like(skew[..., 0, :])
         one = _constant(semiring.one, skew.dtype, filler.shape[:-1] + (1,)) + filler[..., :1]
-        if ends is None:  # the value is the last cell of the last anti-diagonal
-            end_d, end_i = (
-                jnp.full(filler.shape[:-1], n_diag - 1),
-                jnp.full(filler.shape[:-1], n - 1),
-            )
-        else:
+        if ends is not None:  # the value of each pair is at its own cell
             end_d, end_i = ends[0] + ends[1], ends[0]
 
         def step(carry, x):
@@ -732,12 +727,14 @@ def dtw(
             if band_ok is not None:
                 new = jnp.where(band_ok, new, _constant(semiring.zero, new.dtype, new.shape))
             new = jnp.where(ok, new, filler)
-            at_end = jnp.take_along_axis(new, end_i[..., None], axis=-1)[..., 0]
-            return (new, r1, jnp.where(d == end_d, at_end, out)), None
+            if ends is not None:
+                at_end = jnp.take_along_axis(new, end_i[..., None], axis=-1)[..., 0]
+                out = jnp.where(d == end_d, at_end, out)
+            return (new, r1, out), None
 
         xs = (jnp.moveaxis(skew, -2, 0), valid, j_idx == 0, jnp.arange(n_diag), in_band)
-        (_, _, out), _ = lax.scan(step, (filler, filler, filler[..., 0]), xs)
-        return out
+        (last, _, out), _ = lax.scan(step, (filler, filler, filler[..., 0]), xs)
+        return last[..., -1] if ends is None else out
 
     return _per_problem(warp, semiring, batch, skew, ends).astype(dtype)
 
@@ -802,13 +799,21 @@ def _series(x, y, gamma, lengths, cost_fn) -> _Series:
 
 def _soft_dtw_parts(cost, gamma, band, lengths):
     """(soft-DTW at γ with γ = ∞ read as 1, log N, mean cost) for the γ = ∞ limits: N the number
-    of alignments and the mean cost that of a uniformly random one."""
-    safe = jnp.where(jnp.isinf(gamma), 1.0, gamma)  # finite, so that gradients stay finite
+    of alignments and the mean cost that of a uniformly random one (computed only when some γ
+    is infinite)."""
+    infinite = jnp.isinf(gamma)
+    safe = jnp.where(infinite, 1.0, gamma)  # finite, so that gradients stay finite
     value = dtw(cost, LogSemiring(-1.0 / safe), band=band, lengths=lengths)
-    count = partial(dtw, semiring=LogSemiring(jnp.ones((), cost.dtype)), band=band, lengths=lengths)
-    zero, one = jnp.zeros((), cost.dtype), jnp.ones((), cost.dtype)
-    # d/dt log Σ_A e^{t⟨A, C⟩} at t = 0 is the mean of ⟨A, C⟩ over the alignments.
-    log_n, mean = jax.jvp(lambda t: count(t * cost), (zero,), (one,))
+
+    def counts():
+        count = partial(dtw, semiring=LogSemiring(jnp.ones((), cost.dtype)), band=band)
+        zero, one = jnp.zeros((), cost.dtype), jnp.ones((), cost.dtype)
+        # d/dt log Σ_A e^{t⟨A, C⟩} at t = 0 is the mean of ⟨A, C⟩ over the alignments.
+        return jax.jvp(lambda t: count(t * cost, lengths=lengths), (zero,), (one,))
+
+    log_n, mean = lax.cond(
+        jnp.any(infinite), counts, lambda: (jnp.zeros_like(value), jnp.zeros_like(value))
+    )
     return value, log_n, mean
 
 

@@ -4,7 +4,8 @@ On CPU, softargmax, log_softargmax, smooth_max and logsumexp run the fused engin
 given, and the definition when one is (the engine never takes a mask): a mask that keeps every
 entry computes the same function by the definition. Both paths are compared through the public
 API, value and derivatives in z and β, on short slices (where derivatives recompute σ inside the
-backward pass) and long ones (where they keep it).
+backward pass) and long ones (where they keep it). The engine serves only arrays of at least
+``softmax_cpu._MIN_SIZE`` entries, so the battery's rows repeat up to that size (checked).
 """
 
 import jax
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 import softjax as sjx
+from softjax._engines import softmax_cpu
 
 INF = float("inf")
 NAN = float("nan")
@@ -36,6 +38,14 @@ def battery(dtype, n):
     z[11, : n // 2] = -INF
     z[12, :] = np.round(z[12] * 2) / 2  # many ties
     z[13, :] = z[13] * 1e-30
+    return _served(z)
+
+
+def _served(z):
+    """``z``'s rows repeated until the engine serves the array (asserted)."""
+    reps = -(-softmax_cpu._MIN_SIZE // z.size)
+    z = np.tile(z, (reps, 1))
+    assert softmax_cpu.applies(jnp.asarray(z), None, (1,)), z.shape
     return z
 
 
@@ -45,7 +55,7 @@ BETAS = [2.0, -3.0, INF, -INF, 0.0, 1e-40, 1e-3, 1e30, -1e30, "rows"]
 def _beta(b, dtype, rows):
     if isinstance(b, str):
         pattern = np.array([2, -1, INF, -INF, 0, 3, -2, INF, -INF, 1e-3, -5, 1, 0.5, -0.5])
-        return jnp.asarray(pattern[:rows, None], dtype)
+        return jnp.asarray(np.resize(pattern, rows)[:, None], dtype)
     return jnp.asarray(b, dtype)
 
 
@@ -117,7 +127,8 @@ def test_engine_equals_definition(name, dtype, n):
 
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
 def test_engine_equals_definition_in_16_bit(dtype):
-    z = jnp.asarray(battery(np.float32, 256)[[0, 3, 5, 10, 11, 12]]).astype(dtype)
+    rows = battery(np.float32, 256)[[0, 3, 5, 10, 11, 12]]
+    z = jnp.asarray(_served(rows)).astype(dtype)
     everywhere = jnp.ones(z.shape, bool)
     for f in FUNCTIONS.values():
         for b in [2.0, -1.0, INF, 0.0]:

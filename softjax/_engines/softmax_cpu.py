@@ -13,8 +13,9 @@ them:
   select-free exponents with the rare cases folded into per-slice constants, so that XLA fuses
   them into the backward pass instead of storing σ (on short slices, see ``_FUSE_MAX``).
 
-It serves a slice only when there is no mask, the reduced axes are static and not empty, and they
-are not sharded over an explicit mesh axis (the probe of :func:`reduce` slices them).
+It serves a call only when there is no mask, the array is large (``_MIN_SIZE``), the reduced axes
+are static and not empty, and they are not sharded over an explicit mesh axis (the probe of
+:func:`reduce` slices them).
 """
 
 from __future__ import annotations
@@ -33,10 +34,18 @@ _INF = float("inf")
 # select-free exponents; for longer slices keeping σ in memory is faster (benchmarks/README.md).
 _FUSE_MAX = 1 << 11
 
+# The smallest array the engine serves: below it the definition is as fast on its own and faster
+# inside loops (the steps of a dynamic program), where the engine's probe and branch cost most
+# (benchmarks/README.md).
+_MIN_SIZE = 1 << 16
+
 
 def applies(z: jax.Array, mask, axes) -> bool:
     """Whether the engine serves this call (a static decision on the shape and the sharding)."""
     if mask is not None or not static_size(z.shape, axes):
+        return False
+    total = static_size(z.shape, tuple(range(z.ndim)))
+    if total is None or total < _MIN_SIZE:
         return False
     return not explicitly_sharded(z, axes)
 
