@@ -1,4 +1,4 @@
-"""A live tour of the β family: the seed's examples, a β sweep to argmax and argmin, and a figure.
+"""A live tour of the β family: first examples, a β sweep to argmax and argmin, and a figure.
 
 Run with ``python -m examples.tour --out out`` (``make demo`` runs it).
 """
@@ -22,7 +22,7 @@ def _fmt(x) -> str:
 
 
 def examples_table() -> list[tuple[str, str]]:
-    """The seed's examples, computed live."""
+    """First examples of the β family, computed live."""
     rows = [
         ("argmax_onehot([1, 5, 10])", sjx.argmax_onehot(jnp.array([1.0, 5.0, 10.0]))),
         ("argmax_onehot([1, 5, 5])", sjx.argmax_onehot(jnp.array([1.0, 5.0, 5.0]))),
@@ -72,7 +72,7 @@ def main(out_dir: str | Path = "out", quiet: bool = False) -> dict:
 
     rows = examples_table()
     if not quiet:
-        print("== The seed's examples, computed live ==")
+        print("== First examples, computed live ==")
         _print_table(rows, ["expression", "value"])
 
     z = jnp.array([1.0, 2.0, 2.5, 4.0])

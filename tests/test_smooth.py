@@ -26,7 +26,7 @@ def softargmax_b(z, b, **kw):
 
 
 # ------------------------------------------------------------------------------------------------
-# 1. The seed's examples
+# 1. The first examples (those of the tour)
 
 
 @transforms
