@@ -16,6 +16,7 @@ References:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple
@@ -47,14 +48,22 @@ _SEMIRING_API = ("zero", "one", "add", "mul", "sum", "matmul")
 # Helpers
 
 
+def _has_static(obj: Any, name: str) -> bool:
+    try:
+        inspect.getattr_static(obj, name)
+    except AttributeError:
+        return False
+    return True
+
+
 def _check_semiring(semiring: Any, needs=_SEMIRING_API) -> None:
     if isinstance(semiring, type):
         raise TypeError(
             f"semiring must be a semiring instance such as MaxPlus() or LogSemiring(beta), "
             f"got the class {semiring.__name__}"
         )
-    # Looked up on the class: reading a property such as ``zero`` would compute it.
-    missing = [name for name in needs if not hasattr(type(semiring), name)]
+    # Looked up statically: reading a property such as ``zero`` would compute it.
+    missing = [name for name in needs if not _has_static(semiring, name)]
     if missing:
         raise TypeError(
             f"semiring must be a semiring such as LogSemiring(beta) or MaxPlus(), got {semiring!r}"
@@ -234,6 +243,8 @@ def _chain_value(semiring, pot, alpha, omega, last, *, method):
 
             # + 0 typed like the potentials: the carry then holds their sharding from the start.
             alpha = alpha + jnp.zeros_like(pot[..., 0, 0, :])
+            if live is not None:  # the padding is 0 first, so that a NaN there is inert
+                pot = jnp.where(live[..., None, None], pot, 0.0)
             xs = (jnp.moveaxis(pot, -3, 0), None if live is None else jnp.moveaxis(live, -1, 0))
             alpha, _ = lax.scan(step, alpha, xs)
         else:
@@ -690,6 +701,11 @@ def dtw(
         ends = tuple(
             _last_positions(v, batch, size - 1) for v, size in zip(lengths, (n, m), strict=True)
         )
+        # The padding is 0 before any arithmetic, so that a NaN there reaches no gradient.
+        rows = lax.broadcasted_iota(jnp.int32, c.shape, c.ndim - 2)
+        cols = lax.broadcasted_iota(jnp.int32, c.shape, c.ndim - 1)
+        inside = (rows <= ends[0][..., None, None]) & (cols <= ends[1][..., None, None])
+        c = jnp.where(inside, c, 0.0)
     if isinstance(n, int) and isinstance(m, int) and n > m:
         c = jnp.swapaxes(c, -1, -2)  # the recursion is symmetric; keep diagonals short
         ends = None if ends is None else ends[::-1]
@@ -781,7 +797,7 @@ def _series(x, y, gamma, lengths, cost_fn) -> _Series:
     dtype = jnp.result_type(x.dtype, y.dtype)
     x = jnp.broadcast_to(x.astype(dtype), batch + x.shape[-2:])
     y = jnp.broadcast_to(y.astype(dtype), batch + y.shape[-2:])
-    gamma = _upcast(jnp.asarray(gamma, dtype))
+    gamma = jnp.asarray(gamma).astype(compute_dtype(dtype))
     if not broadcasts_to(gamma.shape, batch):
         raise ValueError(
             f"gamma must be a scalar or broadcast to the batch shape {batch}, got shape "
@@ -794,6 +810,12 @@ def _series(x, y, gamma, lengths, cost_fn) -> _Series:
             jnp.full(batch, s.shape[-2]) if v is None else jnp.broadcast_to(jnp.asarray(v), batch)
             for v, s in zip(lengths, (x, y), strict=True)
         )
+
+        def unpadded(s, n):  # the padding is 0 before the cost, so that a NaN there is inert
+            steps = lax.broadcasted_iota(jnp.int32, s.shape, s.ndim - 2)
+            return jnp.where(steps < n[..., None, None], s, 0.0)
+
+        x, y = unpadded(x, lengths[0]), unpadded(y, lengths[1])
     return _Series(x, y, gamma, lengths, batch, cost_fn)
 
 
@@ -802,8 +824,11 @@ def _soft_dtw_parts(cost, gamma, band, lengths):
     of alignments and the mean cost that of a uniformly random one (computed only when some γ
     is infinite)."""
     infinite = jnp.isinf(gamma)
-    safe = jnp.where(infinite, 1.0, gamma)  # finite, so that gradients stay finite
-    value = dtw(cost, LogSemiring(-1.0 / safe), band=band, lengths=lengths)
+    # γ = 0 (β = −∞) and γ = ∞ through selects: finite everywhere, so that gradients stay finite
+    # (the derivative in γ at 0 is 0, that of the hard minimum away from ties).
+    safe = jnp.where(infinite | (gamma == 0), 1.0, gamma)
+    beta = jnp.where(gamma == 0, -jnp.inf, -1.0 / safe)
+    value = dtw(cost, LogSemiring(beta), band=band, lengths=lengths)
 
     def counts():
         count = partial(dtw, semiring=LogSemiring(jnp.ones((), cost.dtype)), band=band)
@@ -853,7 +878,7 @@ def soft_dtw(
         batch dimensions). A negative or NaN value raises when concrete; traced, it gives NaN.
       band: optional Sakoe–Chiba radius (static int ≥ 0), as in :func:`dtw`.
       lengths: optional pair ``(x_lengths, y_lengths)`` of integer arrays for right-padded series
-        (either may be None: the full length).
+        (either may be None: the full length); the padding may hold anything, NaN included.
       cost_fn: optional ``cost_fn(a, b)`` mapping series of shapes ``(..., p, d)`` and
         ``(..., q, d)`` to the cost matrix ``(..., p, q)``; default the squared Euclidean distance.
 
@@ -919,6 +944,9 @@ def soft_dtw_divergence(
       y: a time series, shape ``(..., m, d)``; batch dimensions broadcast with those of ``x``.
       gamma: the smoothing parameter γ ∈ [0, ∞], a scalar or one per problem (broadcastable to the
         batch dimensions). A negative or NaN value raises when concrete; traced, it gives NaN.
+      band: optional Sakoe–Chiba radius (static int ≥ 0), as in :func:`dtw`, for all three terms.
+      lengths: optional pair ``(x_lengths, y_lengths)`` of integer arrays for right-padded series
+        (either may be None: the full length); the padding may hold anything, NaN included.
       cost_fn: optional ``cost_fn(a, b)`` mapping series of shapes ``(..., p, d)`` and
         ``(..., q, d)`` to the cost matrix ``(..., p, q)``; default the squared Euclidean distance.
 

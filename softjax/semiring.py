@@ -663,19 +663,21 @@ class LogSemiring(_Semiring):
 
     beta: ArrayLike = 1.0
 
-    def __post_init__(self):
-        # Only the type is checked: under transformations β may be a tracer (or a placeholder).
+    def _beta(self) -> jax.Array:
+        """β as an array, checked where it is used (a pytree's fields may hold anything while it
+        is rebuilt by a transformation, so the constructor checks nothing)."""
         b = self.beta
-        complex_ = isinstance(b, complex) or (
-            hasattr(b, "dtype") and jnp.issubdtype(b.dtype, jnp.complexfloating)
-        )
-        if complex_ or isinstance(b, bool | str) or getattr(b, "dtype", None) == jnp.bool_:
+        if isinstance(b, bool | str | complex) or getattr(b, "dtype", None) == jnp.bool_:
             raise TypeError(f"beta must be a real number or array, got {b!r}")
+        b = jnp.asarray(b)
+        if not jnp.issubdtype(b.dtype, jnp.number) or jnp.issubdtype(b.dtype, jnp.complexfloating):
+            raise TypeError(f"beta must be a real number or array, got {self.beta!r}")
+        return b
 
     @property
     def zero(self) -> jax.Array:
         """The additive identity: :math:`-\\infty` for β ≥ 0, :math:`+\\infty` for β < 0."""
-        return jnp.where(jnp.asarray(self.beta) < 0, _INF, -_INF)
+        return jnp.where(self._beta() < 0, _INF, -_INF)
 
     @property
     def one(self) -> jax.Array:
@@ -685,7 +687,7 @@ class LogSemiring(_Semiring):
     def add(self, x: ArrayLike, y: ArrayLike) -> jax.Array:
         r""":math:`x \oplus y = \frac1\beta \log(e^{\beta x} + e^{\beta y})`, elementwise."""
         x, y = jnp.broadcast_arrays(_as_float(x, "x"), _as_float(y, "y"))
-        return smooth_max(jnp.stack([x, y]), beta=self.beta, axis=0)
+        return smooth_max(jnp.stack([x, y]), beta=self._beta(), axis=0)
 
     def mul(self, x: ArrayLike, y: ArrayLike) -> jax.Array:
         r""":math:`x \otimes y = x + y`, elementwise with broadcasting."""
@@ -694,7 +696,7 @@ class LogSemiring(_Semiring):
 
     def sum(self, x: ArrayLike, axis=-1) -> jax.Array:
         r""":math:`\bigoplus` over ``axis``: :func:`~softjax.smooth.smooth_max` at this β."""
-        return smooth_max(x, beta=self.beta, axis=axis)
+        return smooth_max(x, beta=self._beta(), axis=axis)
 
     def prod(self, x: ArrayLike, axis=-1) -> jax.Array:
         r""":math:`\bigotimes` over ``axis``: the ordinary sum."""
@@ -728,7 +730,7 @@ class LogSemiring(_Semiring):
         Returns:
           The product, shape ``(..., m, n)`` with the batch dimensions broadcast.
         """
-        beta = jnp.asarray(self.beta)
+        beta = self._beta()
         if beta.ndim != 0:
             raise ValueError(f"matmul needs a scalar beta, got beta of shape {beta.shape}")
         a3, b3, shape, dtype = _matmul_operands(a, b)

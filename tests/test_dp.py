@@ -652,6 +652,41 @@ def test_divergence_with_band_and_lengths():
         assert limit[0] == INF and np.isfinite(limit[1])
 
 
+def test_nan_padding_reaches_no_gradient():
+    # Ragged series are often padded with NaN: the padding is invisible to values and gradients.
+    rng = np.random.default_rng(21)
+    x = rng.normal(size=(5, 2))
+    x[3:] = np.nan
+    y = rng.normal(size=(4, 2))
+    for f in (dp.soft_dtw, dp.soft_dtw_divergence):
+        value, grad = jax.value_and_grad(
+            lambda x, f=f: f(x, y, gamma=0.5, lengths=(jnp.array(3), None))
+        )(jnp.asarray(x))
+        np.testing.assert_allclose(value, f(x[:3], y, gamma=0.5), rtol=1e-6)
+        np.testing.assert_allclose(
+            grad[:3], jax.grad(lambda x, f=f: f(x, y, gamma=0.5))(x[:3]), rtol=1e-5
+        )
+        np.testing.assert_array_equal(grad[3:], 0.0)
+    cost = rng.random((4, 5))
+    cost[3:, :] = cost[:, 4:] = np.nan
+    g = jax.grad(lambda c: dp.dtw(c, LogSemiring(-1.0), lengths=(3, 4)))(jnp.asarray(cost))
+    assert np.all(np.isfinite(g)) and np.all(g[3:] == 0) and np.all(g[:, 4:] == 0)
+    pot = rng.normal(size=(4, 2, 2))
+    pot[2:] = np.nan
+    for method in ("sequential", "parallel"):
+        g = jax.grad(
+            lambda p, method=method: dp.linear_chain(p, LogSemiring(1.0), lengths=3, method=method)
+        )(jnp.asarray(pot))
+        assert np.all(np.isfinite(g)) and np.all(g[2:] == 0), method
+
+
+def test_gamma_derivative_at_zero_is_that_of_the_hard_minimum():
+    rng = np.random.default_rng(22)
+    x, y = rng.normal(size=(5, 2)), rng.normal(size=(4, 2))
+    for f in (dp.soft_dtw, dp.soft_dtw_divergence):
+        assert jax.grad(lambda g, f=f: f(x, y, gamma=g))(0.0) == 0.0
+
+
 def test_divergence_can_be_negative():
     # The documented counterexample to non-negativity under the squared Euclidean cost.
     t = np.linspace(0, 2 * np.pi, 30)

@@ -274,10 +274,21 @@ def test_dequantize_takes_zero_times_infinity_as_zero(dtype):
 
 @pytest.mark.parametrize("beta", [1j, jnp.array(0.5j), True, "1.0"])
 def test_log_semiring_rejects_a_beta_that_is_not_real(beta):
-    with pytest.raises(TypeError, match="beta must be a real number or array, got"):
-        LogSemiring(beta)
+    S = LogSemiring(beta)  # a pytree: rebuilt freely by transformations, checked where used
+    a = jnp.zeros((2, 2))
+    for use in (lambda: S.matmul(a, a), lambda: S.add(a, a), lambda: S.sum(a), lambda: S.zero):
+        with pytest.raises(TypeError, match="beta must be a real number or array, got"):
+            use()
     with pytest.raises(TypeError, match="beta must be real"):
         dequantize(1.0, jnp.asarray(1j))
+
+
+def test_log_semiring_rebuilds_with_any_leaves():
+    # Filtering and masking libraries rebuild a semiring with placeholder leaves (bools, None).
+    S = LogSemiring(jnp.float32(2.0))
+    flags = jax.tree.map(lambda _: True, S)
+    assert flags.beta is True
+    assert jax.tree.map(lambda _: None, S).beta is None
 
 
 def test_zero_and_one():
