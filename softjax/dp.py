@@ -84,6 +84,14 @@ def _constant(value, dtype, shape) -> jax.Array:
     return jnp.broadcast_to(jnp.asarray(value).astype(dtype), shape)
 
 
+def _common_batch(a: tuple, b: tuple, message: str) -> tuple:
+    """The broadcast of two batch shapes, or a ValueError with ``message``."""
+    try:
+        return tuple(jnp.broadcast_shapes(a, b))
+    except ValueError:
+        raise ValueError(message) from None
+
+
 def _per_problem(program: Callable, semiring, batch: tuple, *arrays: jax.Array) -> jax.Array:
     """``program(semiring, *arrays)`` for arrays with leading batch dimensions ``batch``.
 
@@ -167,13 +175,12 @@ def _chain_inputs(potentials, transitions, initial, final, lengths, mul, one) ->
                 f"transitions must have shape (..., K, K) = (..., {k}, {k}) for emissions of "
                 f"shape {x.shape}, got shape {trans.shape}"
             )
-        try:
-            batch = tuple(jnp.broadcast_shapes(x.shape[:-2], trans.shape[:-2]))
-        except ValueError:
-            raise ValueError(
-                f"batch dimensions of the emissions {x.shape} and transitions {trans.shape} "
-                "must broadcast"
-            ) from None
+        batch = _common_batch(
+            x.shape[:-2],
+            trans.shape[:-2],
+            f"batch dimensions of the emissions {x.shape} and transitions {trans.shape} "
+            "must broadcast",
+        )
         x = jnp.broadcast_to(x, batch + x.shape[-2:])
         trans = jnp.broadcast_to(trans, batch + (k, k))
         pot = mul(trans[..., None, :, :], x[..., 1:, None, :])  # ψ_t(i, j) = A_ij ⊗ E_{t+1, j}
@@ -788,12 +795,11 @@ def _series(x, y, gamma, lengths, cost_fn) -> _Series:
             f"x and y must have shapes (..., n, d) and (..., m, d) with the same d, "
             f"got shapes {x.shape} and {y.shape}"
         )
-    try:
-        batch = tuple(jnp.broadcast_shapes(x.shape[:-2], y.shape[:-2]))
-    except ValueError:
-        raise ValueError(
-            f"batch dimensions of x and y must broadcast, got shapes {x.shape} and {y.shape}"
-        ) from None
+    batch = _common_batch(
+        x.shape[:-2],
+        y.shape[:-2],
+        f"batch dimensions of x and y must broadcast, got shapes {x.shape} and {y.shape}",
+    )
     dtype = jnp.result_type(x.dtype, y.dtype)
     x = jnp.broadcast_to(x.astype(dtype), batch + x.shape[-2:])
     y = jnp.broadcast_to(y.astype(dtype), batch + y.shape[-2:])
