@@ -84,6 +84,17 @@ def _constant(value, dtype, shape) -> jax.Array:
     return jnp.broadcast_to(jnp.asarray(value).astype(dtype), shape)
 
 
+def _provably_at_least(dim, bound: int) -> bool:
+    """Whether the dimension ``dim`` (an int or symbolic) is ≥ ``bound`` for every value it may
+    take; a symbolic comparison that JAX cannot decide counts as not proved."""
+    if isinstance(dim, int):
+        return dim >= bound
+    try:
+        return bool(dim >= bound)
+    except Exception:  # jax's InconclusiveDimensionOperation, not public
+        return False
+
+
 def _common_batch(a: tuple, b: tuple, message: str) -> tuple:
     """The broadcast of two batch shapes, or a ValueError with ``message``."""
     try:
@@ -169,6 +180,14 @@ def _chain_inputs(potentials, transitions, initial, final, lengths, mul, one) ->
                 f"with transitions, potentials are emissions of shape (..., N, K) with N >= 1 "
                 f"positions, got shape {x.shape}"
             )
+        if not isinstance(x.shape[-2], int) and not _provably_at_least(x.shape[-2], 2):
+            # The recursion is a scan over the N − 1 transitions, which JAX lowers only for a
+            # length it can prove non-zero.
+            raise ValueError(
+                f"with transitions and a symbolic number of positions N = {x.shape[-2]}, declare "
+                f"N >= 2 where the shape is made, e.g. jax.export.symbolic_shape('b, N, K', "
+                f"constraints=('N >= 2',))"
+            )
         k = x.shape[-1]
         if trans.ndim < 2 or trans.shape[-2:] != (k, k):
             raise ValueError(
@@ -248,8 +267,9 @@ def _chain_value(semiring, pot, alpha, omega, last, *, method):
                 new = _vecmat(semiring, a, p)
                 return (new if ok is None else jnp.where(ok[..., None], new, a)), None
 
-            # + 0 typed like the potentials: the carry then holds their sharding from the start.
-            alpha = alpha + jnp.zeros_like(pot[..., 0, 0, :])
+            # + 0 typed like the potentials: the carry then holds their sharding from the start
+            # (a reduction, not a slice, so that a symbolic T needs no proof that T ≥ 1).
+            alpha = alpha + jnp.zeros_like(jnp.sum(pot, axis=(-3, -2)))
             if live is not None:  # the padding is 0 first, so that a NaN there is inert
                 pot = jnp.where(live[..., None, None], pot, 0.0)
             xs = (jnp.moveaxis(pot, -3, 0), None if live is None else jnp.moveaxis(live, -1, 0))
@@ -575,7 +595,8 @@ def shortest_paths(
       weights: edge weights, shape ``(..., n, n)``; leading dimensions are batch dimensions.
       semiring: the semiring; default ``MinPlus()``.
       num_squarings: number of squaring steps (static); default the semiring's:
-        :math:`\lceil\log_2 n\rceil` for the tropical semirings, 32 otherwise.
+        :math:`\lceil\log_2 n\rceil` for the tropical semirings (counted at run time when n is
+        a symbolic dimension), 32 otherwise.
 
     Returns:
       The path values :math:`D`, shape ``(..., n, n)``.

@@ -585,6 +585,8 @@ class _Semiring:
         n = a.shape[-1]
         if num_squarings is None:
             num_squarings = self._default_squarings(n)
+            if isinstance(num_squarings, jax.Array):  # a count known at run time (symbolic n)
+                return self._closure_traced_steps(a, num_squarings)
         if isinstance(num_squarings, bool) or not isinstance(num_squarings, int | np.integer):
             raise TypeError(f"num_squarings must be an int, got {num_squarings!r}")
         if num_squarings < 0:
@@ -592,27 +594,48 @@ class _Semiring:
         if num_squarings == 0:
             return self._identity(n, a.shape[:-2], a.dtype) + jnp.zeros_like(a)  # typed like a
 
-        # S = I ⊕ T with T = A ⊕ … ⊕ A^{m−1}: the identity is added last, so that its zeros
-        # (infinite in the tropical and log semirings) are never formed. Doubling m:
-        # T ← T ⊕ P ⊕ P ⊗ T, P ← P ⊗ P, from T = A, P = A ⊗ A (m = 2).
-        def doubled(t, p):
-            return self.add(self.add(t, p), self.matmul(p, t))
-
         t = a
         if num_squarings >= 2:
             t, p = lax.fori_loop(
                 0,
                 num_squarings - 2,
-                lambda _, c: (doubled(*c), self.matmul(c[1], c[1])),
+                lambda _, c: (self._doubled(*c), self.matmul(c[1], c[1])),
                 (a, self.matmul(a, a)),
             )
-            t = doubled(t, p)
-        eye = jnp.eye(n, dtype=bool)
-        return jnp.where(eye, self.add(jnp.asarray(self.one, a.dtype), t), t)
+            t = self._doubled(t, p)
+        return self._with_identity(t)
+
+    # S = I ⊕ T with T = A ⊕ … ⊕ A^{m−1}: the identity is added last, so that its zeros
+    # (infinite in the tropical and log semirings) are never formed. Doubling m:
+    # T ← T ⊕ P ⊕ P ⊗ T, P ← P ⊗ P, from T = A, P = A ⊗ A (m = 2).
+    def _doubled(self, t, p):
+        return self.add(self.add(t, p), self.matmul(p, t))
+
+    def _with_identity(self, t):
+        eye = jnp.eye(t.shape[-1], dtype=bool)
+        return jnp.where(eye, self.add(jnp.asarray(self.one, t.dtype), t), t)
+
+    def _closure_traced_steps(self, a, steps):
+        """The closure after a traced number ``steps`` ≥ 1 of doubling steps (at most 31): a
+        fixed loop whose steps past ``steps`` leave the carry as it is."""
+
+        def step(i, c):
+            return lax.cond(
+                i < steps - 2,
+                lambda c: (self._doubled(*c), self.matmul(c[1], c[1])),
+                lambda c: c,
+                c,
+            )
+
+        t, p = lax.fori_loop(0, 29, step, (a, self.matmul(a, a)))
+        return self._with_identity(jnp.where(steps >= 2, self._doubled(t, p), a))
 
 
 def _tropical_squarings(n):
-    return max(1, math.ceil(math.log2(max(n, 2))))
+    """⌈log₂ n⌉, at least 1; for a symbolic n a traced int32 (the bit length of n − 1)."""
+    if isinstance(n, int):
+        return max(1, math.ceil(math.log2(max(n, 2))))
+    return 32 - lax.clz(jnp.maximum(jnp.asarray(n, jnp.int32) - 1, 1))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -14,7 +14,14 @@ import numpy as np
 import pytest
 from jax import export
 
-from softjax.dp import dtw, linear_chain, shortest_paths, soft_dtw_divergence
+from softjax.dp import (
+    dtw,
+    linear_chain,
+    node_marginals,
+    shortest_paths,
+    soft_dtw_divergence,
+    viterbi,
+)
 from softjax.semiring import LogSemiring, MaxPlus, MinPlus
 
 PLATFORMS = ("cpu", "cuda", "tpu")
@@ -110,6 +117,11 @@ def test_shortest_paths_dtw_and_divergence_export_with_symbolic_shapes():
     _check(
         lambda w: shortest_paths(w, LogSemiring(-3.0), num_squarings=5), (_spec("b, n, n"),), (w,)
     )
+    # The default ⌈log₂ n⌉ squarings of the tropical semirings, with n symbolic.
+    for n in (5, 9):  # 3 and 4 squarings: one export serves both
+        w = jnp.abs(_data((2, n, n), 14 + n))
+        _check(shortest_paths, (_spec("b, n, n"),), (w,))
+        _check(lambda w: shortest_paths(-w, MaxPlus()), (_spec("b, n, n"),), (w,))
     cost = jnp.abs(_data((2, 4, 6), 11))
     _check(dtw, (_spec("b, n, m"),), (cost,))
     _check(lambda c: dtw(c, LogSemiring(-1.0)), (_spec("b, n, m"),), (cost,))
@@ -121,3 +133,26 @@ def test_shortest_paths_dtw_and_divergence_export_with_symbolic_shapes():
         (x, y),
         grad_argnums=(0, 1),
     )
+
+
+def test_chains_of_emissions_export_with_a_symbolic_number_of_positions():
+    scope = export.SymbolicScope(("N >= 2",))
+    specs = (_spec("b, N, K", scope), _spec("K, K", scope))
+    em, trans = _data((2, 5, 3), 20), _data((3, 3), 21)
+    for semiring in (LogSemiring(1.0), MaxPlus()):
+        _check(
+            lambda e, t, semiring=semiring: linear_chain(e, semiring, transitions=t),
+            specs,
+            (em, trans),
+            grad_argnums=(0, 1),
+        )
+    _check(lambda e, t: node_marginals(e, transitions=t), specs, (em, trans), grad_argnums=(0, 1))
+    exported = export.export(jax.jit(lambda e, t: viterbi(e, transitions=t)), platforms=PLATFORMS)
+    chex.assert_trees_all_equal(exported(*specs).call(em, trans), viterbi(em, transitions=trans))
+
+
+def test_a_symbolic_number_of_positions_must_be_declared_at_least_two():
+    # N = 1 would leave no transition to scan, which JAX cannot lower for a symbolic length.
+    specs = (_spec("b, N, K"), jax.ShapeDtypeStruct((3, 3), jnp.float32))
+    with pytest.raises(ValueError, match=r"declare N >= 2"):
+        export.export(jax.jit(lambda e, t: viterbi(e, transitions=t)))(*specs)
