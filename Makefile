@@ -37,9 +37,11 @@ lint: $(VENV)/.installed-test
 docs: $(VENV)/.installed-docs
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
 
-test: lint docs
-	$(PY) -m pytest -q --ignore=tests/multidevice
-	XLA_FLAGS=--xla_force_host_platform_device_count=8 $(PY) -m pytest -q tests/multidevice
+# The site is built as by `make docs` but without executing the notebooks: the tests run them.
+test: lint $(VENV)/.installed-docs
+	SOFTJAX_DOCS_EXECUTE=false NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+	$(PY) -m pytest -q -n auto --ignore=tests/multidevice
+	XLA_FLAGS=--xla_force_host_platform_device_count=8 $(PY) -m pytest -q -n auto tests/multidevice
 
 $(NEWEST_VENV)/.installed: pyproject.toml
 	$$(.ci/newest-python) -m venv $(NEWEST_VENV)
@@ -49,7 +51,7 @@ $(NEWEST_VENV)/.installed: pyproject.toml
 
 test-newest: $(NEWEST_VENV)/.installed
 	$(NEWEST_VENV)/bin/python -c "import sys, jax; print('Python', sys.version.split()[0], 'JAX', jax.__version__)"
-	$(NEWEST_VENV)/bin/python -m pytest -q --ignore=tests/multidevice
+	$(NEWEST_VENV)/bin/python -m pytest -q -n auto --ignore=tests/multidevice
 
 bench: $(VENV)/.installed-test $(VENV)/.installed-bench
 	$(PY) -m benchmarks.run
