@@ -34,7 +34,6 @@ from jax.typing import ArrayLike
 from softjax._core import (
     Axis,
     as_beta,
-    as_mask,
     debug_checked,
     extreme,
     finish,
@@ -100,7 +99,7 @@ def _threshold(x, q, axes, kind):
     fuses into one kernel per pass; the support's indicator is min(F·[x − τ]_+, 1).
     """
     big, tiny = jnp.finfo(x.dtype).max, jnp.finfo(x.dtype).tiny
-    tau0 = jnp.full(jnp.sum(x, axis=axes, keepdims=True).shape, -1.0, x.dtype)
+    tau0 = jnp.full_like(jnp.sum(x, axis=axes, keepdims=True), -1.0)  # typed (sharded) like Σ
 
     def positive(tau):
         up = jnp.maximum(jnp.maximum(x - tau, -2.0), 0.0)  # −2: finite also where x = −inf
@@ -146,8 +145,8 @@ def _threshold(x, q, axes, kind):
         more = ~jnp.all(state[5])
         return more if kind == "2" else more & (state[6] < _MAX_STEPS)
 
-    k0 = jnp.full(tau0.shape, -1.0, x.dtype)
-    no = jnp.zeros(tau0.shape, bool)
+    k0 = jnp.full_like(tau0, -1.0)
+    no = jnp.zeros_like(tau0, dtype=bool)
     init = (tau0, tau0, jnp.zeros_like(tau0), k0, no, no, 0)
     return lax.while_loop(cond, body, init)[0]
 
@@ -339,7 +338,7 @@ def _fenchel_young(z, y, beta, alpha, mask, axes, kind):
     excess = minus(value, m)
     loss = jnp.where(beta < 0, -1.0, 1.0) * (excess - y_dot - h_y / safe_beta)
     # β = 0: (H_α(uniform) − H_α(y))/|β| → 0 for a uniform y, +inf otherwise.
-    live = jnp.ones(y.shape, bool) if mask is None else mask
+    live = jnp.ones_like(y, dtype=bool) if mask is None else mask
     y_max = jnp.max(jnp.where(live, y, -_INF), axis=axes, keepdims=True, initial=-_INF)
     y_min = jnp.min(jnp.where(live, y, _INF), axis=axes, keepdims=True, initial=_INF)
     return jnp.where(beta == 0, jnp.where(y_max == y_min, 0.0, _INF), loss)
@@ -599,8 +598,7 @@ def fenchel_young_loss(
     y = jnp.asarray(y)
     if jnp.issubdtype(y.dtype, jnp.complexfloating):
         raise TypeError(f"y must be real, got dtype {y.dtype}")
-    y = jnp.broadcast_to(y, z.shape).astype(beta.dtype)
-    if mask is None:
-        mask = as_mask(None, z.shape)
+    # Typed (and sharded) like z: the selects below need one sharding.
+    y = jnp.broadcast_to(y, z.shape).astype(beta.dtype) + jnp.zeros_like(z, beta.dtype)
     out = _fenchel_young_call(z, y, beta, alpha, mask, axes, kind)
     return finish(out, axes, False, dtype)
