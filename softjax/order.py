@@ -353,7 +353,7 @@ def _sort_desc(theta, b):
         lax.stop_gradient(jnp.where(jnp.isinf(bb), jnp.zeros_like(srt), srt)),
         lax.stop_gradient(b_pav),
     )
-    iota = lax.iota(jnp.int32, n)
+    iota = jnp.broadcast_to(lax.iota(jnp.int32, n), srt.shape)
     start = jnp.where(jnp.isinf(bb), iota, start)
     end = jnp.where(jnp.isinf(bb), iota, end)
     offset = (n - iota).astype(srt.dtype) - _rho_mean(start, end, n, srt.dtype)
@@ -391,6 +391,14 @@ def _rank_asc(theta, beta):
     iota = jnp.broadcast_to(lax.iota(jnp.int32, n), order.shape)
     inverse = _rows(lambda o, i: jnp.zeros_like(i).at[o].set(i), order, iota)
     return jnp.take_along_axis(ranks, inverse, axis=-1)
+
+
+# Compiled entry points: eager calls hit JAX's compilation cache instead of re-tracing.
+_topk_exact_call = jax.jit(_topk_exact)
+_soft_topk_call = jax.jit(_soft_topk)
+_fermi_level_call = jax.jit(_fermi_level_value)
+_sort_desc_call = jax.jit(_sort_desc)
+_rank_asc_call = jax.jit(_rank_asc)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -447,7 +455,7 @@ def topk_onehot(
     mask = None if mask is None else jnp.moveaxis(mask, ax, -1)
     live = _live(zz, mask)
     n_shape = zz.shape[:-1] + (1,)
-    out = _topk_exact(zz, jnp.broadcast_to(kk, n_shape), live)
+    out = _topk_exact_call(zz, jnp.broadcast_to(kk, n_shape), live)
     if jnp.issubdtype(zz.dtype, jnp.floating):
         out = out + _nan_of_slice(zz, live).astype(out.dtype)
     return jnp.moveaxis(out.astype(out_dtype), -1, ax)
@@ -517,7 +525,7 @@ def soft_topk(
     _check_k(k)
     z, beta, kk, mask, ax, compute = _prepare(z, axis, where, beta=beta, k=k)
     dtype = z.dtype
-    p = _soft_topk(z, kk, beta, mask)
+    p = _soft_topk_call(z, kk, beta, mask)
     return jnp.moveaxis(p.astype(dtype), -1, ax)
 
 
@@ -556,7 +564,7 @@ def fermi_level(
     _check_k(k)
     z, beta, kk, mask, ax, compute = _prepare(z, axis, where, beta=beta, k=k)
     z, beta, kk = lax.stop_gradient((z, beta, kk))
-    mu = _fermi_level_value(z, kk, jnp.broadcast_to(beta, z.shape[:-1] + (1,)), mask)
+    mu = _fermi_level_call(z, kk, jnp.broadcast_to(beta, z.shape[:-1] + (1,)), mask)
     return mu[..., 0].astype(z.dtype)
 
 
@@ -615,7 +623,7 @@ def soft_sort(
     dtype = z.dtype
     zc = z.astype(compute)
     signed = beta if descending else -beta
-    desc = _sort_desc(zc, jnp.abs(signed))
+    desc = _sort_desc_call(zc, jnp.abs(signed))
     out = jnp.where(jnp.broadcast_to(signed, desc.shape[:-1] + (1,)) < 0, jnp.flip(desc, -1), desc)
     return jnp.moveaxis(out.astype(dtype), -1, ax)
 
@@ -662,5 +670,5 @@ def soft_rank(
     dtype = z.dtype
     zc = z.astype(compute)
     signed = -beta if descending else beta
-    out = _rank_asc(zc, signed)
+    out = _rank_asc_call(zc, signed)
     return jnp.moveaxis(out.astype(dtype), -1, ax)
