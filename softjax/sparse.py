@@ -218,7 +218,8 @@ def _entmax_jvp(axes, kind, primals, tangents):
     out = jnp.zeros_like(p)
     if not isinstance(dz, SymbolicZero):
         out = out + finite_beta(beta) * project(dz.astype(p.dtype))
-    d = minus(z.astype(p.dtype), extreme(z, beta, mask, axes))  # z − M, finite on the support
+    if not (isinstance(dbeta, SymbolicZero) and isinstance(dalpha, SymbolicZero)):
+        d = minus(z.astype(p.dtype), extreme(z, beta, mask, axes))  # z − M, finite on S
     if not isinstance(dbeta, SymbolicZero):
         out = out + project(d) * dbeta
     if not isinstance(dalpha, SymbolicZero):
