@@ -572,7 +572,8 @@ def fenchel_young_loss(
 
     Args:
       z: scores, any shape.
-      y: target distributions broadcastable to ``z`` (non-negative, summing to one along ``axis``).
+      y: target distributions broadcastable to ``z`` (non-negative, summing to one along ``axis``
+        over the unmasked entries; the loss is non-negative only for such ``y``).
       alpha: the Tsallis index α ≥ 1 (Python number or traced array, one per slice).
       beta: inverse temperature, scalar or one per slice.
       axis: the axis or axes of the distributions.
