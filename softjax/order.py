@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
+from jax.sharding import PartitionSpec as P
 from jax.typing import ArrayLike
 
 from softjax._core import (
@@ -28,6 +29,7 @@ from softjax._core import (
     as_mask,
     as_real,
     debug_checked,
+    explicitly_sharded,
     finite_beta,
     inexact,
 )
@@ -66,8 +68,24 @@ def _per_slice(value, shape, axis, dtype, name):
     return v if v.ndim == 0 else jnp.moveaxis(v, axis, -1)
 
 
+def _gathered(x):
+    """``x`` unsplit when it is split over an explicit mesh axis (sort and the loops run along
+    the whole axis; the sharded types of their parts must agree), and its spec to restore."""
+    if x is None or not hasattr(x, "ndim") or not explicitly_sharded(x):
+        return x, None
+    return jax.sharding.reshard(x, P()), jax.typeof(x).sharding.spec
+
+
+def _restore(out, spec):
+    return out if spec is None else jax.sharding.reshard(out, spec)
+
+
 def _prepare(z, axis, where, beta=None, k=None):
     z, compute = as_real(z, "z")
+    z, _ = _gathered(z)
+    beta, _ = _gathered(beta)
+    k, _ = _gathered(k)
+    where, _ = _gathered(where)
     if z.ndim == 0:
         raise ValueError("z must have at least one dimension, got a scalar")
     ax = _one_axis(axis, z.ndim)
@@ -448,7 +466,8 @@ def topk_onehot(
         raise ValueError("z must have at least one dimension, got a scalar")
     out_dtype = inexact(raw.dtype)
     ax = _one_axis(axis, raw.ndim)
-    mask = as_mask(where, raw.shape)
+    raw, spec = _gathered(raw)
+    mask = _gathered(as_mask(where, raw.shape))[0]
     zz = raw.astype(jnp.int32) if raw.dtype == jnp.bool_ else raw
     kk = _per_slice(k, raw.shape, ax, jnp.promote_types(out_dtype, jnp.float32), "k")
     zz = jnp.moveaxis(zz, ax, -1)
@@ -458,7 +477,7 @@ def topk_onehot(
     out = _topk_exact_call(zz, jnp.broadcast_to(kk, n_shape), live)
     if jnp.issubdtype(zz.dtype, jnp.floating):
         out = out + _nan_of_slice(zz, live).astype(out.dtype)
-    return jnp.moveaxis(out.astype(out_dtype), -1, ax)
+    return _restore(jnp.moveaxis(out.astype(out_dtype), -1, ax), spec)
 
 
 @debug_checked
@@ -523,10 +542,11 @@ def soft_topk(
       arXiv:2002.06504.
     """
     _check_k(k)
+    spec = _gathered(z)[1]
     z, beta, kk, mask, ax, compute = _prepare(z, axis, where, beta=beta, k=k)
     dtype = z.dtype
     p = _soft_topk_call(z, kk, beta, mask)
-    return jnp.moveaxis(p.astype(dtype), -1, ax)
+    return _restore(jnp.moveaxis(p.astype(dtype), -1, ax), spec)
 
 
 @debug_checked
@@ -619,13 +639,14 @@ def soft_sort(
       Blondel, Teboul, Berthet & Djolonga, "Fast differentiable sorting and ranking", ICML 2020,
       arXiv:2002.08871.
     """
+    spec = _gathered(z)[1]
     z, beta, ax, compute = _sort_or_rank_args(z, beta, axis, descending, "soft_sort")
     dtype = z.dtype
     zc = z.astype(compute)
     signed = beta if descending else -beta
     desc = _sort_desc_call(zc, jnp.abs(signed))
     out = jnp.where(jnp.broadcast_to(signed, desc.shape[:-1] + (1,)) < 0, jnp.flip(desc, -1), desc)
-    return jnp.moveaxis(out.astype(dtype), -1, ax)
+    return _restore(jnp.moveaxis(out.astype(dtype), -1, ax), spec)
 
 
 @debug_checked
@@ -666,9 +687,10 @@ def soft_rank(
       Blondel, Teboul, Berthet & Djolonga, "Fast differentiable sorting and ranking", ICML 2020,
       arXiv:2002.08871.
     """
+    spec = _gathered(z)[1]
     z, beta, ax, compute = _sort_or_rank_args(z, beta, axis, descending, "soft_rank")
     dtype = z.dtype
     zc = z.astype(compute)
     signed = -beta if descending else beta
     out = _rank_asc_call(zc, signed)
-    return jnp.moveaxis(out.astype(dtype), -1, ax)
+    return _restore(jnp.moveaxis(out.astype(dtype), -1, ax), spec)
