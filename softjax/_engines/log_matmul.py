@@ -296,21 +296,27 @@ def _take_largest(c, ci, r, axis, left=None):
     labels in ``ci``; only entries where ``left`` is true are candidates (all by default).
 
     r rounds of a maximum, the first position holding it and its removal: each round is a few fused
-    reductions. Returns values and labels of shape (r, other axis).
+    reductions, one iteration of a loop (unrolled, the rounds made the program r times longer and
+    its compilation seconds slower). Returns values and labels of shape (r, other axis).
     """
     size = c.shape[axis]
     iota = lax.broadcasted_iota(jnp.int32, c.shape, axis)
     if left is None:  # not yet taken (kept apart from c: a taken entry may equal a -inf one left)
         left = jnp.ones(c.shape, bool)
-    vals, labels = [], []
-    for _ in range(r):
+
+    def round_(s, carry):
+        left, vals, labels = carry
         mx = jnp.max(jnp.where(left, c, -_INF), axis=axis, keepdims=True)
         pos = jnp.min(jnp.where(left & (c == mx), iota, size), axis=axis, keepdims=True)
         pos = jnp.minimum(pos, size - 1)  # a NaN matches nothing; such a row is never trusted
-        vals.append(jnp.squeeze(mx, axis))
-        labels.append(jnp.squeeze(jnp.take_along_axis(ci, pos, axis=axis), axis))
-        left = left & (iota != pos)
-    return jnp.stack(vals), jnp.stack(labels)
+        vals = vals.at[s].set(jnp.squeeze(mx, axis))
+        labels = labels.at[s].set(jnp.squeeze(jnp.take_along_axis(ci, pos, axis=axis), axis))
+        return left & (iota != pos), vals, labels
+
+    out = (r,) + c.shape[:axis] + c.shape[axis + 1 :]
+    init = (left, jnp.zeros(out, c.dtype), jnp.zeros(out, ci.dtype))
+    _, vals, labels = lax.fori_loop(0, r, round_, init)
+    return vals, labels
 
 
 def _top_along(x, r, axis):
@@ -502,12 +508,16 @@ def _log_matmul_finite(a, b, beta):
         s0 = jnp.matmul(jnp.exp(beta * (a - u)), jnp.exp(beta * (b - v)), precision=hi)
         log_s0 = jnp.log(s0)
         trusted = log_s0 >= log_tau - _slack(beta, u + v)
-        c, bad = u + v + log_s0 / beta, ~(trusted & (log_s0 < _INF))
-        return lax.cond(jnp.any(bad), partial(merge, r=_HEADS[0]), lambda c, bad: (c, bad), c, bad)
+        return u + v + log_s0 / beta, ~(trusted & (log_s0 < _INF))
+
+    def skipped():  # every entry left to the head/tail pass
+        return jnp.zeros(shape, a.dtype), jnp.ones(shape, bool)
 
     # Straight to the head/tail pass when a sample says that the first pass would fail widely.
+    # (One call site of the pass, so that the program holds one copy of it.)
     fails = _first_pass_fails(a, b, beta, u, v, log_tau)
-    c, bad = lax.cond(fails, lambda: head_tail(_HEADS[0]), first)
+    c, bad = lax.cond(fails, skipped, first)
+    c, bad = lax.cond(jnp.any(bad), partial(merge, r=_HEADS[0]), lambda c, bad: (c, bad), c, bad)
     index = _true_index(bad)
     for r in _HEADS[1:] if _HEADS[0] < k else ():  # a head of all k terms leaves nothing
 
