@@ -12,7 +12,13 @@ import platform
 
 import jax
 
-MODULES = ["benchmarks.bench_smooth", "benchmarks.bench_semiring", "benchmarks.bench_dp"]
+MODULES = [
+    "benchmarks.bench_smooth",
+    "benchmarks.bench_semiring",
+    "benchmarks.bench_dp",
+    "benchmarks.bench_order",
+    "benchmarks.bench_sparse",
+]
 
 
 def main() -> None:

@@ -18,6 +18,10 @@ from softjax.smooth import smooth_max as smooth_max
 from softjax.smooth import smooth_min as smooth_min
 from softjax.smooth import softargmax as softargmax
 from softjax.smooth import softargmin as softargmin
+from softjax.sparse import entmax as entmax
+from softjax.sparse import fenchel_young_loss as fenchel_young_loss
+from softjax.sparse import sparsemax as sparsemax
+from softjax.sparse import tsallis_max as tsallis_max
 from softjax.thermo import boltzmann as boltzmann
 from softjax.thermo import entropy as entropy
 from softjax.thermo import free_energy as free_energy
@@ -34,7 +38,9 @@ __all__ = [
     "beta_for_tolerance",
     "boltzmann",
     "dp",
+    "entmax",
     "entropy",
+    "fenchel_young_loss",
     "gibbs_entropy",
     "free_energy",
     "gumbel_softargmax",
@@ -53,5 +59,7 @@ __all__ = [
     "smooth_min",
     "softargmax",
     "softargmin",
+    "sparsemax",
     "straight_through",
+    "tsallis_max",
 ]

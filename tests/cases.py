@@ -36,6 +36,11 @@ CASES = {
     "sample_onehot": lambda x: sjx.sample_onehot(KEY, x, beta=2.0),
     "gumbel_softargmax": lambda x: sjx.gumbel_softargmax(KEY, x, tau=0.5, beta=1.5),
     "gumbel_softargmax_hard": lambda x: sjx.gumbel_softargmax(KEY, x, tau=0.5, hard=True),
+    "sparsemax": lambda x: sjx.sparsemax(x, beta=2.0),
+    "entmax": lambda x: sjx.entmax(x, beta=2.0),
+    "entmax_alpha": lambda x: sjx.entmax(x, alpha=jnp.asarray(2.5), beta=-1.0),
+    "tsallis_max": lambda x: sjx.tsallis_max(x, alpha=2.0, beta=0.5),
+    "fenchel_young_loss": lambda x: sjx.fenchel_young_loss(x, jax.nn.softmax(0.3 * x), alpha=1.5),
 }
 
 # Piecewise constant in x (zero gradient) or not differentiable at all.
