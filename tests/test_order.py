@@ -163,8 +163,8 @@ def test_soft_topk_gradients_in_float64():
         z = jnp.asarray(np.random.default_rng(2).standard_normal(6))
         w = jnp.asarray(np.random.default_rng(3).standard_normal(6))
         topk = jax.jit(lambda z, k, b: soft_topk(z, k, beta=b) @ w)
-        for beta in [0.7, -2.0]:
-            check_grads(topk, (z, 2.3, beta), order=2)
+        check_grads(topk, (z, 2.3, 0.7), order=2)
+        check_grads(topk, (z, 2.3, -2.0), order=1)
         # At β = 0: ∂p/∂k = 1/n, ∂p/∂z = 0.
         dk = jax.grad(lambda k: soft_topk(z, k, beta=0.0)[0])(2.0)
         np.testing.assert_allclose(dk, 1 / 6)
@@ -278,9 +278,10 @@ def test_sort_and_rank_gradients_in_float64():
         w = jnp.asarray(np.random.default_rng(6).standard_normal(7))
         sort = jax.jit(lambda z, b: soft_sort(z, beta=b) @ w)
         rank = jax.jit(lambda z, b: soft_rank(z, beta=b) @ w)
-        for beta in [0.4, -0.9]:
-            check_grads(sort, (z, beta), order=2)
-            check_grads(rank, (z, beta), order=2)
+        check_grads(sort, (z, 0.4), order=2)
+        check_grads(rank, (z, -0.9), order=2)
+        check_grads(sort, (z, -1.3), order=1)
+        check_grads(rank, (z, 2.1), order=1)
         for f in [soft_sort, soft_rank]:
             g = jax.grad(lambda z, f=f: f(z, beta=INF) @ w)(z)
             assert jnp.isfinite(g).all()
