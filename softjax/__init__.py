@@ -6,6 +6,11 @@ from softjax import semiring as semiring
 from softjax.limits import beta_for_tolerance as beta_for_tolerance
 from softjax.limits import is_singular as is_singular
 from softjax.limits import margin as margin
+from softjax.order import fermi_level as fermi_level
+from softjax.order import soft_rank as soft_rank
+from softjax.order import soft_sort as soft_sort
+from softjax.order import soft_topk as soft_topk
+from softjax.order import topk_onehot as topk_onehot
 from softjax.random import gumbel_softargmax as gumbel_softargmax
 from softjax.random import sample_onehot as sample_onehot
 from softjax.random import straight_through as straight_through
@@ -41,6 +46,7 @@ __all__ = [
     "entmax",
     "entropy",
     "fenchel_young_loss",
+    "fermi_level",
     "gibbs_entropy",
     "free_energy",
     "gumbel_softargmax",
@@ -57,9 +63,13 @@ __all__ = [
     "sample_onehot",
     "smooth_max",
     "smooth_min",
+    "soft_rank",
+    "soft_sort",
+    "soft_topk",
     "softargmax",
     "softargmin",
     "sparsemax",
     "straight_through",
+    "topk_onehot",
     "tsallis_max",
 ]

@@ -36,6 +36,14 @@ CASES = {
     "sample_onehot": lambda x: sjx.sample_onehot(KEY, x, beta=2.0),
     "gumbel_softargmax": lambda x: sjx.gumbel_softargmax(KEY, x, tau=0.5, beta=1.5),
     "gumbel_softargmax_hard": lambda x: sjx.gumbel_softargmax(KEY, x, tau=0.5, hard=True),
+    "soft_topk": lambda x: sjx.soft_topk(x, 3, beta=2.0),
+    "soft_topk_where": lambda x: sjx.soft_topk(x, 2.5, beta=-1.0, where=x > -1.0),
+    "soft_sort": lambda x: sjx.soft_sort(x, beta=0.7),
+    "soft_rank": lambda x: sjx.soft_rank(x, beta=1.5, descending=True),
+    "soft_sort_desc": lambda x: sjx.soft_sort(x, beta=2.0, descending=True),
+    "topk_onehot": lambda x: sjx.topk_onehot(x, 3),
+    "soft_topk_inf": lambda x: sjx.soft_topk(x, 3, beta=jnp.inf),
+    "fermi_level": lambda x: sjx.fermi_level(x, 3, beta=2.0),
     "sparsemax": lambda x: sjx.sparsemax(x, beta=2.0),
     "entmax": lambda x: sjx.entmax(x, beta=2.0),
     "entmax_alpha": lambda x: sjx.entmax(x, alpha=jnp.asarray(2.5), beta=-1.0),
@@ -44,7 +52,15 @@ CASES = {
 }
 
 # Piecewise constant in x (zero gradient) or not differentiable at all.
-CONSTANT = {"argmax_onehot", "argmin_onehot", "is_singular", "sample_onehot"}
+CONSTANT = {
+    "argmax_onehot",
+    "argmin_onehot",
+    "is_singular",
+    "sample_onehot",
+    "topk_onehot",
+    "soft_topk_inf",
+    "fermi_level",
+}
 DIFFERENTIABLE = sorted(set(CASES) - CONSTANT)
 
 
