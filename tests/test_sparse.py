@@ -326,3 +326,37 @@ def test_bad_arguments_raise():
         sparsemax(jnp.ones((2, 3)), beta=jnp.ones(3))
     with pytest.raises(TypeError, match="y must be real"):
         fenchel_young_loss(jnp.ones(3), jnp.ones(3, jnp.complex64))
+
+
+def test_alpha_at_its_edges():
+    z = jnp.array([0.3, -0.2, 1.0, 1.0, -1.5])
+    # α = +∞ (static or traced): the arg max, ties split; its smooth max is the max, slopes 0.
+    for alpha in (INF, jnp.asarray(INF)):
+        chex.assert_trees_all_equal(entmax(z, alpha=alpha), sjx.argmax_onehot(z))
+        assert float(tsallis_max(z, alpha=alpha)) == 1.0
+        assert float(jax.grad(lambda a: tsallis_max(z, alpha=a))(jnp.asarray(INF))) == 0.0
+    # A traced NaN α gives NaN; a static α that rounds to 1 is softargmax.
+    assert np.isnan(np.asarray(entmax(z, alpha=jnp.asarray(NAN)))).all()
+    assert np.isnan(float(tsallis_max(z, alpha=jnp.asarray(NAN))))
+    chex.assert_trees_all_equal(entmax(z, alpha=1 + 1e-9), sjx.softargmax(z))
+    # Near α = 1 the Tsallis entropy does not cancel: the smooth max tends to smooth_max.
+    near = tsallis_max(z, alpha=jnp.float32(1 + 2**-20))
+    np.testing.assert_allclose(near, sjx.smooth_max(z), rtol=1e-5)
+
+
+def test_large_alpha_with_a_root_far_below_one():
+    # The root of the threshold equation is about −n^{1−α}: the bracket and the geometric
+    # bisection reach it within the step cap.
+    with jax.enable_x64(True):
+        z = np.zeros(4096)
+        z[2048:] = -1e-34
+        p = np.asarray(entmax(jnp.asarray(z), alpha=10.0))
+        np.testing.assert_allclose([p[0], p[-1]], [2.48092e-4, 2.40189e-4], rtol=1e-5)
+        np.testing.assert_allclose(p.sum(), 1.0, rtol=1e-12)
+
+
+def test_fenchel_young_loss_never_negative_at_small_beta():
+    z, uniform = jnp.array([1.0, 3.0, 3.0]), jnp.full(3, 1 / 3)
+    for alpha in (1.0, 1.5, 2.0):
+        for beta in (1e-5, 1e-6, -1e-6):
+            assert float(fenchel_young_loss(z, uniform, alpha=alpha, beta=beta)) >= 0.0
