@@ -158,16 +158,20 @@ def _fermi_solve(x, k, b, live):
     bottom = jnp.where(n_fin > 0, bottom, 0.0)
     # Σσ(b(x − hi)) ≤ n σ(−log(n/k)) < k and Σσ(b(x − lo)) ≥ n σ(log(n/(n − k))) > k.
     n_safe = jnp.maximum(n_fin, 1.0)
-    k_in = jnp.clip(kf, 0.5 * jnp.minimum(1.0, n_safe) * 1e-6, n_safe * (1 - 1e-6))
+    tiny = jnp.finfo(x.dtype).tiny
+    k_in = jnp.clip(kf, tiny, n_safe)  # the bracket of the true k (the loop skips k = 0 and n)
     log_n = jnp.log(n_safe)
     hi = top + (log_n - jnp.log(k_in)) / b
-    lo = bottom - (log_n - jnp.log(n_safe - k_in)) / b
+    lo = bottom - (log_n - jnp.log(jnp.maximum(n_safe - k_in, tiny))) / b
     mean = jnp.sum(xf, axis=-1, keepdims=True) / n_safe
     q = k_in / n_safe
     nu = jnp.clip(mean - (jnp.log(q) - jnp.log1p(-q)) / b, lo, hi)
 
     eps = jnp.finfo(x.dtype).eps
-    tol = 16 * eps * jnp.maximum(kf, 1.0)
+    # Relative to the fewer of particles and holes when below one (a k of 1e-8 is met to
+    # rounding, not to 1e-6).
+    scarce = jnp.clip(jnp.minimum(kf, n_fin - kf), tiny, 1.0)
+    tol = 16 * eps * jnp.maximum(kf, 1.0) * scarce
 
     def body(state):
         it, nu, lo, hi, best, best_err, _ = state
@@ -217,7 +221,10 @@ def _topk_value(z, k, beta, mask):
     nu, kf, fin, n_fin = _fermi_solve(x, k, b_safe, live)
     p = jax.nn.sigmoid(b_safe * (jnp.where(fin, x, 0.0) - nu))
     p = jnp.where(kf >= n_fin, 1.0, jnp.where(kf <= 0, 0.0, p))
-    p = jnp.where(fin, p, jnp.where(live & (x == _INF), 1.0, 0.0))
+    # Entries at +inf share what they can hold of k (at most one fermion each), as at β = ∞.
+    n_top = jnp.sum(live & (x == _INF), axis=-1, keepdims=True).astype(p.dtype)
+    on_top = jnp.minimum(k, n_top) / jnp.maximum(n_top, 1.0)
+    p = jnp.where(fin, p, jnp.where(live & (x == _INF), on_top, 0.0))
     n_live = jnp.sum(live, axis=-1, keepdims=True).astype(z.dtype)
     uniform = jnp.clip(k, 0.0, n_live) / jnp.maximum(n_live, 1.0)
     p = jnp.where(b == 0, jnp.where(live, uniform, 0.0), p)
@@ -339,11 +346,21 @@ def _pav_blocks(data, b, rank):
     return start[block], end[block]
 
 
-def _block_mean(x, start, end):
-    """The mean of x over each position's block [start, end] (x itself on singletons)."""
-    prefix = jnp.concatenate([jnp.zeros(x.shape[:-1] + (1,), x.dtype), jnp.cumsum(x, axis=-1)], -1)
-    total = jnp.take_along_axis(prefix, end + 1, -1) - jnp.take_along_axis(prefix, start, -1)
-    return jnp.where(start == end, x, total / (end - start + 1).astype(x.dtype))
+def _block_offsets(x, start, end):
+    """(r, d, m) per position of its block [start, end]: the block's first entry r, x − r, and
+    the block mean of x − r, so that the block mean of x is r + m and x less it is d − m.
+
+    Each block's own sum of differences from its first entry (a scatter-add by block): neither
+    running sums (which cancel a block's small differences against the large entries before it)
+    nor sums of large values (whose rounding swamps the differences).
+    """
+    iota = lax.broadcasted_iota(jnp.int32, x.shape, x.ndim - 1)
+    block = jnp.cumsum((start == iota).astype(jnp.int32), axis=-1) - 1  # the block of each entry
+    ref = jnp.take_along_axis(x, start, -1)
+    d = jnp.where(start == end, 0.0, x - ref)
+    sums = _rows(lambda v, i: jnp.zeros_like(v).at[i].add(v), d, block)
+    mean = jnp.take_along_axis(sums, block, -1) / (end - start + 1).astype(x.dtype)
+    return ref, d, mean
 
 
 def _rows(fn, *args):
@@ -375,7 +392,8 @@ def _sort_desc(theta, b):
     start = jnp.where(jnp.isinf(bb), iota, start)
     end = jnp.where(jnp.isinf(bb), iota, end)
     offset = (n - iota).astype(srt.dtype) - _rho_mean(start, end, n, srt.dtype)
-    return _block_mean(srt, start, end) + finite_beta(bb) * offset
+    ref, _, mean = _block_offsets(srt, start, end)
+    return ref + mean + finite_beta(bb) * offset
 
 
 def _tie_blocks(u):
@@ -405,7 +423,8 @@ def _rank_asc(theta, beta):
     tie_start, tie_end = _tie_blocks(lax.stop_gradient(us))
     start = jnp.where(jnp.isinf(b), tie_start, start)
     end = jnp.where(jnp.isinf(b), tie_end, end)
-    ranks = _rho_mean(start, end, n, us.dtype) + finite_beta(b) * (us - _block_mean(us, start, end))
+    _, d, mean = _block_offsets(us, start, end)
+    ranks = _rho_mean(start, end, n, us.dtype) + finite_beta(b) * (d - mean)
     iota = jnp.broadcast_to(lax.iota(jnp.int32, n), order.shape)
     inverse = _rows(lambda o, i: jnp.zeros_like(i).at[o].set(i), order, iota)
     return jnp.take_along_axis(ranks, inverse, axis=-1)
@@ -500,16 +519,17 @@ def soft_topk(
     :math:`\beta = +\infty` gives :func:`topk_onehot` exactly, :math:`\beta = -\infty` the bottom k,
     :math:`\beta = 0` the uniform :math:`k/n`; for ``k = 1`` the occupations are a softened arg max
     (not the softargmax: fermions exclude each other). The chemical potential :math:`\mu`
-    (:func:`fermi_level`) comes from a safeguarded Newton iteration with a fixed iteration count
-    (30 in 32-bit, 60 in 64-bit); the derivatives in ``z``, ``k`` and ``beta`` are closed forms by
-    implicit differentiation of :math:`\sum_i p_i = k`:
+    (:func:`fermi_level`) comes from a safeguarded Newton iteration of at most 30 steps in 32-bit
+    and 60 in 64-bit, stopped when every slice holds k to rounding; the derivatives in ``z``,
+    ``k`` and ``beta`` are closed forms by implicit differentiation of :math:`\sum_i p_i = k`:
     :math:`\dot p = s \odot (\beta(\dot z - \langle w, \dot z\rangle) + \dot\beta (z - \langle w,
     z\rangle)) + w \dot k`, :math:`s = p(1 - p)`, :math:`w = s / \sum s`. They are zero at
     :math:`\beta = \pm\infty`.
 
     ``k`` is clipped to [0, live count]: a slice with fewer than ``k`` live entries gets 1 on each.
-    Masked entries get 0 and are invisible. At finite β an entry at :math:`+\infty` gets 1 and one
-    at :math:`-\infty` gets 0, the other entries sharing the rest (so the sum is less than ``k``
+    Masked entries get 0 and are invisible. At finite β the entries at :math:`+\infty` share
+    :math:`\min(k, n_{+\infty})` equally (at most 1 each) and those at :math:`-\infty` get 0, the
+    other entries sharing the rest (so the sum is less than ``k``
     when fewer than ``k`` entries are above :math:`-\infty`). An unmasked NaN makes its slice NaN.
     16-bit input is computed in float32 and returned in its dtype.
 
@@ -617,6 +637,10 @@ def soft_sort(
     differentiated in closed form from the block means (the loop itself is not differentiated).
     The values are a convex combination of the sorted ``z``: they sum to ``sum(z)``.
 
+    Non-finite input: the projection needs finite values. A NaN makes its slice NaN at finite β
+    (at β = ±∞ it sorts as ``jnp.sort`` sorts it); a slice holding ±inf gives ±inf or NaN entries
+    at finite β. Replace infinite values (e.g. by ``jnp.nan_to_num``) before a soft sort.
+
     Args:
       z: values, at least one dimension.
       beta: inverse temperature (regularisation 1/β), scalar or one per slice, may be traced.
@@ -631,9 +655,9 @@ def soft_sort(
       >>> from softjax.order import soft_sort
       >>> z = jnp.array([2.0, 0.0, 1.2])
       >>> print(soft_sort(z, beta=jnp.inf), soft_sort(z, beta=0.0))
-      [0.  1.2 2. ] [1.0666667 1.0666667 1.0666667]
+      [0.  1.2 2. ] [1.0667 1.0667 1.0667]
       >>> print(soft_sort(z, beta=0.5))
-      [0.5666667 1.0666667 1.5666667]
+      [0.5667 1.0667 1.5667]
 
     References:
       Blondel, Teboul, Berthet & Djolonga, "Fast differentiable sorting and ranking", ICML 2020,
@@ -664,6 +688,9 @@ def soft_rank(
     :math:`\beta = 0` gives :math:`(n + 1)/2` everywhere; :math:`\beta < 0` reverses the order.
     Pool adjacent violators in ``lax`` on the sorted :math:`\beta z`; the Jacobian is
     :math:`\beta` times the block-centring of the sorted order, in closed form.
+
+    Non-finite input: as for :func:`soft_sort`, the values must be finite; a NaN or an infinite
+    entry makes its slice NaN at finite β (at β = ±∞ a NaN entry alone gets NaN).
 
     Args:
       z: values, at least one dimension.

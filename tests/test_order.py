@@ -322,3 +322,23 @@ def test_topk_and_sort_agree_in_the_limits():
         top = jnp.sum(soft_topk(x, k, beta=beta) * x, axis=-1)
         srt = jnp.sum(soft_sort(x, beta=beta, descending=True)[:, :k], axis=-1)
         chex.assert_trees_all_close(top, srt, rtol=1e-5, atol=1e-5)
+
+
+def test_rank_blocks_keep_their_digits_beside_large_entries():
+    # Block means from each block's own sum: a large entry before a block does not cancel it.
+    chex.assert_trees_all_close(
+        soft_rank(jnp.array([1e8, 1.0, 1.5]), beta=1.0), jnp.array([3.0, 1.25, 1.75])
+    )
+    z = jnp.asarray(np.random.default_rng(5).standard_normal(50) + 1e6, jnp.float32)
+    ranks = np.asarray(soft_rank(z, beta=3.0), np.float64)
+    np.testing.assert_allclose(ranks.sum(), 50 * 51 / 2, rtol=1e-6)
+
+
+def test_soft_topk_small_k_and_infinite_levels():
+    z = jnp.asarray(np.random.default_rng(0).standard_normal(10), jnp.float32)
+    for k in (1e-8, 1e-6, 1e-4):
+        np.testing.assert_allclose(float(soft_topk(z, k, beta=1.0).sum()), k, rtol=1e-5)
+    # +inf levels hold at most k fermions between them, as in the β = ∞ limit.
+    z = jnp.array([INF, INF, INF, 0.0])
+    for beta in (1.0, INF):
+        chex.assert_trees_all_close(soft_topk(z, 1.0, beta=beta), jnp.array([1, 1, 1, 0]) / 3)
