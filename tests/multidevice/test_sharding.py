@@ -113,7 +113,10 @@ def test_every_function_under_auto_and_explicit_meshes(typed_mesh, spec, case):
     x = x.at[3].set(-jnp.inf).at[5, 7].set(jnp.inf).at[6, :8].set(1.0)
     xs = jax.device_put(x, NamedSharding(typed_mesh, spec))
     functions = [CASES[case]] + ([jax.grad(loss(case))] if case in DIFFERENTIABLE else [])
+    # A soft rank's gradient sums a block of up to 64 terms of size about β: the partitioner's
+    # order of summation moves it by float32 rounding of that sum (about 1e-5).
+    atol = 2e-5 if case.startswith("soft_rank") else 1e-6
     for f in functions:
         with jax.set_mesh(typed_mesh):
             got = jax.jit(f)(xs)
-        chex.assert_trees_all_close(got, jax.jit(f)(x), rtol=1e-5, atol=1e-6)
+        chex.assert_trees_all_close(got, jax.jit(f)(x), rtol=1e-5, atol=atol)
