@@ -356,6 +356,11 @@ def _fenchel_young(z, y, beta, alpha, mask, axes, kind):
         y = jnp.where(mask, y, 0.0)
     y_dot = jnp.sum(jnp.where(y != 0, y * jnp.where(y != 0, d, 0.0), 0.0), axes, keepdims=True)
     h_y = _tsallis_entropy(y, alpha, axes)
+    # At α ≤ 1 the entropy is Shannon's, which autodiff sees as constant in α: a zero term that
+    # carries the α-slope of the Tsallis family there (its limit at α = 1).
+    slope = lax.stop_gradient(_tsallis_entropy_slope(y, alpha, axes))
+    a = _finite(alpha)
+    h_y = h_y + jnp.where(alpha > 1, 0.0, (a - lax.stop_gradient(a)) * slope)
     safe_beta = jnp.where(beta == 0, 1.0, beta)
     excess = minus(value, m)
     loss = jnp.where(beta < 0, -1.0, 1.0) * (excess - y_dot - h_y / safe_beta)

@@ -360,3 +360,15 @@ def test_fenchel_young_loss_never_negative_at_small_beta():
     for alpha in (1.0, 1.5, 2.0):
         for beta in (1e-5, 1e-6, -1e-6):
             assert float(fenchel_young_loss(z, uniform, alpha=alpha, beta=beta)) >= 0.0
+
+
+def test_fenchel_young_loss_alpha_slope_at_one():
+    # At α = 1 the target's entropy is Shannon's; its α-slope is the Tsallis family's limit.
+    with jax.enable_x64(True):
+        z, y = jnp.array([0.3, 1.0, 2.0]), jnp.array([0.2, 0.3, 0.5])
+
+        def f(a):
+            return fenchel_young_loss(z, y, alpha=a)
+
+        one, h = jnp.asarray(1.0), 1e-6
+        np.testing.assert_allclose(jax.grad(f)(one), (f(one + h) - f(one)) / h, rtol=1e-5)
