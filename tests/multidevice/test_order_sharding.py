@@ -33,17 +33,6 @@ def _loss(case):
     return lambda x: jnp.sum(CASES[case](x) * w)
 
 
-@pytest.fixture(scope="module", params=["auto", "explicit"])
-def typed_mesh(request):
-    if len(jax.devices()) < 8:
-        pytest.fail(
-            f"needs 8 devices, found {len(jax.devices())}: run with "
-            "XLA_FLAGS=--xla_force_host_platform_device_count=8"
-        )
-    kind = {"auto": jax.sharding.AxisType.Auto, "explicit": jax.sharding.AxisType.Explicit}
-    return jax.make_mesh((2, 4), ("x", "y"), axis_types=(kind[request.param],) * 2)
-
-
 @pytest.mark.parametrize("spec", [P("x", None), P(None, "y"), P("x", "y")], ids=str)
 @pytest.mark.parametrize("case", list(CASES))
 def test_order_under_auto_and_explicit_meshes(typed_mesh, spec, case):

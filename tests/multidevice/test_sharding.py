@@ -100,12 +100,6 @@ def test_semiring_matmul_sharded_value_and_gradient(mesh, semiring):
 # defaults to Explicit in current JAX): the batch, the reduced axis or both sharded.
 
 
-@pytest.fixture(scope="module", params=["auto", "explicit"])
-def typed_mesh(request):
-    kind = {"auto": jax.sharding.AxisType.Auto, "explicit": jax.sharding.AxisType.Explicit}
-    return jax.make_mesh((2, 4), ("x", "y"), axis_types=(kind[request.param],) * 2)
-
-
 @pytest.mark.parametrize("spec", [P("x", None), P(None, "y"), P("x", "y")], ids=str)
 @pytest.mark.parametrize("case", list(CASES))
 def test_every_function_under_auto_and_explicit_meshes(typed_mesh, spec, case):
