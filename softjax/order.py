@@ -121,23 +121,64 @@ def _topk_exact(z, k, live):
     if jnp.issubdtype(z.dtype, jnp.floating):
         key = jnp.where(live & jnp.isnan(z), lowest, key)
         # live −inf entries rank above masked ones: masked entries get a strict lower key below.
-    n_live = jnp.sum(live, axis=-1, keepdims=True)
-    kk = jnp.clip(jnp.asarray(k, kdt), 0, n_live.astype(kdt))
+    (n_live,) = _sums(live.astype(kdt))
+    kk = jnp.clip(jnp.asarray(k, kdt), 0, n_live)
     desc = jnp.flip(jnp.sort(key, axis=-1), axis=-1)
     # Live entries come first in ``desc`` unless a live entry equals ``lowest``: the k-th largest
     # live value is found by index, with the index clipped to the live count.
-    idx = jnp.clip(jnp.ceil(kk).astype(jnp.int32) - 1, 0, jnp.maximum(n_live - 1, 0))
+    idx = jnp.clip(
+        jnp.ceil(kk).astype(jnp.int32) - 1, 0, jnp.maximum(n_live.astype(jnp.int32) - 1, 0)
+    )
     t = jnp.take_along_axis(desc, idx.astype(jnp.int32), axis=-1)
     above = live & (z > t)
     at = live & (z == t)
     if jnp.issubdtype(z.dtype, jnp.floating):
         # Entries at ``lowest`` that are −inf (or finfo.min) tie with t only among live entries.
         at = at | (live & (t == lowest) & (z <= t))
-    n_above = jnp.sum(above, axis=-1, keepdims=True).astype(kdt)
-    n_at = jnp.sum(at, axis=-1, keepdims=True).astype(kdt)
+    n_above, n_at = _sums(above.astype(kdt), at.astype(kdt))
     share = jnp.clip(kk - n_above, 0, None) / jnp.maximum(n_at, 1)
     out = jnp.where(above, 1.0, jnp.where(at, share, 0.0)).astype(kdt)
     return jnp.where(n_live == 0, 0.0, out).astype(kdt)
+
+
+def _sums(*terms):
+    """Sums (or max/min, for terms given as ("max", x) / ("min", x)) over the last axis in a
+    single reduction: XLA fuses the producers of a variadic reduction into it, where separate
+    reductions of selects would each write their operand out at full size."""
+    ops = [t if isinstance(t, tuple) else ("sum", t) for t in terms]
+    dtype = ops[0][1].dtype
+    init = {"sum": 0.0, "max": -_INF, "min": _INF}
+    comb = {"sum": jnp.add, "max": jnp.maximum, "min": jnp.minimum}
+
+    def combine(a, c):
+        return tuple(comb[kind](u, v) for (kind, _), u, v in zip(ops, a, c, strict=True))
+
+    out = lax.reduce(
+        tuple(x.astype(dtype) for _, x in ops),
+        tuple(jnp.asarray(init[kind], dtype) for kind, _ in ops),
+        combine,
+        (ops[0][1].ndim - 1,),
+    )
+    return tuple(o[..., None] for o in out)
+
+
+def _level_stats(x, live):
+    """Per slice, in one pass: the counts of live finite, live +inf and live levels, the largest
+    and smallest live finite level and their sum (0, 0, 0 without any), and a NaN flag (0 or
+    NaN)."""
+    fin = live & jnp.isfinite(x)
+    n_fin, n_top, n_live, top, bottom, total, nan = _sums(
+        fin.astype(x.dtype),
+        (live & (x == _INF)).astype(x.dtype),
+        live.astype(x.dtype),
+        ("max", jnp.where(fin, x, -_INF)),
+        ("min", jnp.where(fin, x, _INF)),
+        jnp.where(fin, x, 0.0),
+        jnp.where(live & jnp.isnan(x), x, 0.0),
+    )
+    top = jnp.where(n_fin > 0, top, 0.0)
+    bottom = jnp.where(n_fin > 0, bottom, 0.0)
+    return n_fin, n_top, n_live, top, bottom, total, 0 * nan
 
 
 def _fermi_solve(x, k, b, live):
@@ -145,17 +186,13 @@ def _fermi_solve(x, k, b, live):
 
     Safeguarded Newton: ν stays in a bracket [lo, hi] where the sum is ≥ k and ≤ k; a Newton step
     that leaves the bracket is replaced by the midpoint. Returns (ν, the number of fermions on the
-    finite levels k_f, the live finite entries).
+    finite levels k_f, and the statistics of :func:`_level_stats`).
     """
-    fin = live & jnp.isfinite(x)
-    n_fin = jnp.sum(fin, axis=-1, keepdims=True).astype(x.dtype)
-    n_top = jnp.sum(live & (x == _INF), axis=-1, keepdims=True).astype(x.dtype)
+    stats = _level_stats(x, live)
+    n_fin, n_top, _, top, bottom, total, _ = stats
     kf = jnp.clip(k - n_top, 0.0, n_fin)
-    xf = jnp.where(fin, x, 0.0)
-    top = jnp.max(jnp.where(fin, x, -_INF), axis=-1, keepdims=True, initial=-_INF)
-    bottom = jnp.min(jnp.where(fin, x, _INF), axis=-1, keepdims=True, initial=_INF)
-    top = jnp.where(n_fin > 0, top, 0.0)
-    bottom = jnp.where(n_fin > 0, bottom, 0.0)
+    # The levels the fermions fill: live finite ones; the rest at −inf, where σ = 0.
+    xm = jnp.where(live & jnp.isfinite(x), x, -_INF)
     # Σσ(b(x − hi)) ≤ n σ(−log(n/k)) < k and Σσ(b(x − lo)) ≥ n σ(log(n/(n − k))) > k.
     n_safe = jnp.maximum(n_fin, 1.0)
     tiny = jnp.finfo(x.dtype).tiny
@@ -163,7 +200,7 @@ def _fermi_solve(x, k, b, live):
     log_n = jnp.log(n_safe)
     hi = top + (log_n - jnp.log(k_in)) / b
     lo = bottom - (log_n - jnp.log(jnp.maximum(n_safe - k_in, tiny))) / b
-    mean = jnp.sum(xf, axis=-1, keepdims=True) / n_safe
+    mean = total / n_safe
     q = k_in / n_safe
     nu = jnp.clip(mean - (jnp.log(q) - jnp.log1p(-q)) / b, lo, hi)
 
@@ -175,12 +212,12 @@ def _fermi_solve(x, k, b, live):
 
     def body(state):
         it, nu, lo, hi, best, best_err, _ = state
-        p = jnp.where(fin, jax.nn.sigmoid(b * (xf - nu)), 0.0)
-        g = jnp.sum(p, axis=-1, keepdims=True)
+        p = jax.nn.sigmoid(b * (xm - nu))
+        g, spread = _sums(p, p * (1 - p))
+        d = b * spread
         err = jnp.abs(g - kf)
         better = err < best_err
         best, best_err = jnp.where(better, nu, best), jnp.where(better, err, best_err)
-        d = b * jnp.sum(p * (1 - p), axis=-1, keepdims=True)
         high = g > kf  # too many fermions: μ must rise
         lo = jnp.where(high, nu, lo)
         hi = jnp.where(high, hi, nu)
@@ -207,36 +244,128 @@ def _fermi_solve(x, k, b, live):
     start = (0, nu, lo, hi, nu, jnp.full(nu.shape, _INF, nu.dtype), False)
     state = lax.while_loop(lambda s: (s[0] < iterations) & ~s[-1], body, start)
     nu = state[4]
-    return nu, kf, fin, n_fin
+    return nu, kf, stats
 
 
 def _topk_value(z, k, beta, mask):
-    """Fermi–Dirac occupations with Σ = k (min(k, live count)), every β in one code path."""
+    """Fermi–Dirac occupations with Σ = k (min(k, live count)), every β in one code path.
+
+    Slices that are all plain (finite levels, no mask, 0 < k < n, 0 < |β| < ∞ and a moderate
+    spread β(max − min)) take :func:`_topk_plain`, whose passes need no exponential; any other
+    slice sends the call to :func:`_topk_general`, the reference for every case.
+    """
+    if mask is not None:
+        return _topk_general(z, k, beta, mask)
+    z = z.astype(beta.dtype)
+    sign = jnp.where(beta < 0, -1.0, 1.0).astype(z.dtype)
+    x = sign * z
+    b = jnp.abs(beta)
+    n = z.shape[-1]
+    top = jnp.max(x, axis=-1, keepdims=True)
+    bottom = jnp.min(x, axis=-1, keepdims=True)
+    kk = jnp.broadcast_to(k, top.shape)
+    spread = _PLAIN_SPREAD[jnp.finfo(z.dtype).bits > 32]
+    plain = (
+        jnp.isfinite(top)  # also: no NaN
+        & jnp.isfinite(bottom)
+        & (b > 0)
+        & (b < _INF)
+        & (jnp.minimum(kk, n - kk) >= n * jnp.exp(-spread))
+        & (b * (top - bottom) <= spread)
+    )
+    return lax.cond(
+        jnp.all(plain),
+        lambda: _topk_plain(z, sign, kk, b, top, bottom),  # x formed again, not held
+        lambda: _topk_general(z, k, beta, mask),
+    )
+
+
+# The largest spread β(max − min) of a slice that _topk_plain takes (float32, float64): its
+# factors e^{−β(x − min)} then stay normal numbers, and so does k/n.
+_PLAIN_SPREAD = (40.0, 300.0)
+
+
+def _topk_plain(z, sign, k, b, top, bottom):
+    """The occupations of finite levels x = sign·z by 0 < k < n fermions at 0 < b < ∞, with
+    b(top − bottom) ≤ the plain spread (top, bottom: the extremes of x).
+
+    Solved for the fewer of particles and holes: with s = −1 where k > n/2 (holes), the levels
+    s·x hold k' = min(k, n − k) ≤ n/2 particles. With t = e^{b(s x − c)} ∈ (0, 1], c = max(s x),
+    computed once, the occupation at the potential c + ℓ/b is t/(t + e^ℓ): every pass of the
+    iteration is a division and a sum, no exponential. ℓ starts from the Boltzmann limit
+    ℓ₀ = log(Σ t / k') and follows secant steps on φ(ℓ) = log(g/(n − g)), g = Σ t/(t + e^ℓ)
+    (decreasing, with slope in [−1, 0): a step of slope −1 never overshoots), kept inside the
+    bracket [log((n − k')/k') − b(top − bottom), log((n − k')/k')] (else the midpoint), until
+    Σ holds k' to rounding.
+    """
+    n = z.shape[-1]
+    holes = k > n / 2
+    s = jnp.where(holes, -sign, sign)
+    kp = jnp.where(holes, n - k, k)
+    c = jnp.where(holes, -bottom, top)
+    t = jnp.exp(b * (s * z - c))
+    ratio = jnp.log(n - kp) - jnp.log(kp)
+    hi = ratio
+    lo = ratio - b * (top - bottom)
+    start = jnp.clip(jnp.log(jnp.sum(t, axis=-1, keepdims=True)) - jnp.log(kp), lo, hi)
+    target = -ratio
+    eps = jnp.finfo(z.dtype).eps
+    tol = 16 * eps * jnp.maximum(kp, 1.0) * jnp.clip(kp, 0.0, 1.0)
+
+    def body(state):
+        it, ell, ell_prev, f_prev, lo, hi, best, best_err, _ = state
+        g = jnp.sum(t / (t + jnp.exp(ell)), axis=-1, keepdims=True)
+        tiny = jnp.finfo(g.dtype).tiny  # g may round to 0 or n far from the root
+        f = jnp.log(jnp.maximum(g, tiny)) - jnp.log(jnp.maximum(n - g, tiny)) - target
+        err = jnp.abs(g - kp)
+        better = err < best_err
+        best, best_err = jnp.where(better, ell, best), jnp.where(better, err, best_err)
+        high = f > 0  # too many particles: the potential must rise
+        lo = jnp.where(high, ell, lo)
+        hi = jnp.where(high, hi, ell)
+        span = ell - ell_prev
+        slope = (f_prev - f) / jnp.where(span == 0, 1.0, span)
+        slope = jnp.where((it > 0) & (slope > 0) & (slope < _INF), slope, 1.0)
+        step = ell + f / slope
+        ell_next = jnp.where((step > lo) & (step < hi), step, lo / 2 + hi / 2)
+        done = jnp.all(best_err <= tol)
+        return it + 1, ell_next, ell, f, lo, hi, best, best_err, done
+
+    iterations = 30 if jnp.finfo(z.dtype).bits <= 32 else 60
+    zero = jnp.zeros_like(start)  # no previous point yet: the first step has slope 1
+    init = (0, start, start, zero, lo, hi, start, jnp.full_like(start, _INF), False)
+    ell = lax.while_loop(lambda st: (st[0] < iterations) & ~st[-1], body, init)[6]
+    d = jnp.exp(ell)
+    # Particles: t/(t + d); holes: 1 − t/(t + d) = d/(t + d).
+    return jnp.where(holes, d, 1.0) * jnp.where(holes, 1.0, t) / (t + d)
+
+
+def _topk_general(z, k, beta, mask):
+    """The reference for every case: masks, ±inf and NaN levels, k at 0 or n, β at 0 or ±∞."""
     z = z.astype(beta.dtype)
     live = _live(z, mask)
     sign = jnp.where(beta < 0, -1.0, 1.0).astype(beta.dtype)
     x = sign * z
     b = jnp.abs(beta)
     b_safe = jnp.where(jnp.isinf(b) | (b == 0), 1.0, b)
-    nu, kf, fin, n_fin = _fermi_solve(x, k, b_safe, live)
-    p = jax.nn.sigmoid(b_safe * (jnp.where(fin, x, 0.0) - nu))
-    p = jnp.where(kf >= n_fin, 1.0, jnp.where(kf <= 0, 0.0, p))
-    # Entries at +inf share what they can hold of k (at most one fermion each), as at β = ∞.
-    n_top = jnp.sum(live & (x == _INF), axis=-1, keepdims=True).astype(p.dtype)
-    on_top = jnp.minimum(k, n_top) / jnp.maximum(n_top, 1.0)
-    p = jnp.where(fin, p, jnp.where(live & (x == _INF), on_top, 0.0))
-    n_live = jnp.sum(live, axis=-1, keepdims=True).astype(z.dtype)
-    uniform = jnp.clip(k, 0.0, n_live) / jnp.maximum(n_live, 1.0)
-    p = jnp.where(b == 0, jnp.where(live, uniform, 0.0), p)
-    # β = ±∞: the exact top (bottom) k, computed only when some slice needs it.
-    need = jnp.any(jnp.isinf(b))
-    exact = lax.cond(
-        need,
-        lambda: _topk_exact(x, jnp.broadcast_to(k, n_live.shape), live).astype(z.dtype),
-        lambda: jnp.zeros(z.shape, z.dtype),
-    )
-    p = jnp.where(jnp.isinf(b), exact, p)
-    return p + _nan_of_slice(z, live).astype(p.dtype)
+    nu, kf, (n_fin, n_top, n_live, _, _, _, nan) = _fermi_solve(x, k, b_safe, live)
+
+    def finite():
+        fin = live & jnp.isfinite(x)
+        p = jax.nn.sigmoid(b_safe * (jnp.where(fin, x, 0.0) - nu))
+        p = jnp.where(kf >= n_fin, 1.0, jnp.where(kf <= 0, 0.0, p))
+        # Entries at +inf share what they can hold of k (at most one fermion each), as at β = ∞.
+        on_top = jnp.minimum(k, n_top) / jnp.maximum(n_top, 1.0)
+        p = jnp.where(fin, p, jnp.where(live & (x == _INF), on_top, 0.0))
+        uniform = jnp.clip(k, 0.0, n_live) / jnp.maximum(n_live, 1.0)
+        return jnp.where(b == 0, jnp.where(live, uniform, 0.0), p)
+
+    def exact():  # β = ±∞ on some slice: the exact top (bottom) k there
+        top_k = _topk_exact(x, jnp.broadcast_to(k, n_live.shape), live).astype(z.dtype)
+        return jnp.where(jnp.isinf(b), top_k, finite())
+
+    p = lax.cond(jnp.any(jnp.isinf(b)), exact, finite)
+    return p + nan.astype(p.dtype)
 
 
 # Custom JVP by implicit differentiation of Σp = k: ṗ = s ⊙ (β(ż − μ̇) + β̇(z − μ)) with
@@ -276,7 +405,7 @@ def _fermi_level_value(z, k, beta, mask):
     x = sign * z
     b = jnp.abs(beta)
     b_safe = jnp.where(jnp.isinf(b) | (b == 0), 1.0, b)
-    nu, _, _, _ = _fermi_solve(x, k, b_safe, live)
+    nu, _, (*_, nan) = _fermi_solve(x, k, b_safe, live)
     # β = ±∞: the limit, the partly filled level for fractional k, else the midpoint of the
     # k-th and (k+1)-th levels.
     key = jnp.where(live, x, -_INF)
@@ -290,7 +419,7 @@ def _fermi_level_value(z, k, beta, mask):
     limit = jnp.where(kk == jnp.ceil(kk), mid, t_k)
     nu = jnp.where(jnp.isinf(b), limit, nu)
     nu = jnp.where(b == 0, 0.0, nu)
-    return sign * nu + _nan_of_slice(z, live)
+    return sign * nu + nan
 
 
 # ----------------------------------------------------------------------------------------------
@@ -519,8 +648,10 @@ def soft_topk(
     :math:`\beta = +\infty` gives :func:`topk_onehot` exactly, :math:`\beta = -\infty` the bottom k,
     :math:`\beta = 0` the uniform :math:`k/n`; for ``k = 1`` the occupations are a softened arg max
     (not the softargmax: fermions exclude each other). The chemical potential :math:`\mu`
-    (:func:`fermi_level`) comes from a safeguarded Newton iteration of at most 30 steps in 32-bit
-    and 60 in 64-bit, stopped when every slice holds k to rounding; the derivatives in ``z``,
+    (:func:`fermi_level`) comes from a safeguarded iteration of at most 30 steps in 32-bit and 60
+    in 64-bit, stopped when every slice holds k to rounding (secant steps on the log-odds of the
+    filling, solved for the fewer of particles and holes, when every level is finite and
+    β·(max − min) is moderate; Newton steps otherwise); the derivatives in ``z``,
     ``k`` and ``beta`` are closed forms by implicit differentiation of :math:`\sum_i p_i = k`:
     :math:`\dot p = s \odot (\beta(\dot z - \langle w, \dot z\rangle) + \dot\beta (z - \langle w,
     z\rangle)) + w \dot k`, :math:`s = p(1 - p)`, :math:`w = s / \sum s`. They are zero at

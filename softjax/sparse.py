@@ -114,7 +114,8 @@ def _threshold(x, q, axes, kind):
     """
     tiny = jnp.finfo(x.dtype).tiny
     # A generous bound on the relative rounding of a sum over a slice of n entries.
-    rounding = 2.0 * math.sqrt(math.prod(x.shape[a] for a in axes)) * jnp.finfo(x.dtype).eps
+    n = jnp.asarray(math.prod(x.shape[a] for a in axes), x.dtype)  # a symbolic size too
+    rounding = 2.0 * jnp.sqrt(n) * jnp.finfo(x.dtype).eps
     tau0 = jnp.full_like(jnp.sum(x, axis=axes, keepdims=True), -1.0)  # typed (sharded) like Σ
 
     def positive(tau):

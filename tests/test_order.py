@@ -133,6 +133,42 @@ def test_soft_topk_matches_the_float64_bisection_and_kkt():
                 np.testing.assert_allclose(level, mu, atol=1e-10)
 
 
+@pytest.mark.parametrize("x64", [False, True])
+def test_soft_topk_plain_path_equals_the_general_reference(x64):
+    # Finite levels, no mask, 0 < k < n, moderate β·spread: the fast path (no exponential per
+    # pass, solved for the fewer of particles and holes) against the reference for every case.
+    from softjax import order
+
+    with jax.enable_x64(x64):
+        dtype = jnp.float64 if x64 else jnp.float32
+        rng = np.random.default_rng(7)
+        z = jnp.asarray(rng.standard_normal((6, 300)), dtype)
+        spread = float(jnp.max(jnp.max(z, -1) - jnp.min(z, -1)))
+        for beta in [0.05, 1.0, -2.5, 30.0 / spread]:
+            for k in [1e-3, 1.0, 8.0, 150.0, 291.5, 300 - 1e-3]:
+                p = soft_topk(z, k, beta=beta)
+                assert p.dtype == dtype
+                z64 = np.asarray(z, np.float64)
+                k_in = float(np.asarray(k, dtype))  # 300 − 1e-3 is 300 − 1.007e-3 in float32
+                truth = np.stack(
+                    [scipy.special.expit(beta * (r - _mu_bisection(r, k_in, beta))) for r in z64]
+                )
+                tol = 1e-12 if x64 else 2e-6
+                np.testing.assert_allclose(p, truth, atol=tol, rtol=tol)
+                # At least as close to the truth as the reference (which loses digits of 1 − p
+                # when the holes are few).
+                b = jnp.asarray(beta, dtype).reshape(1, 1)
+                ref = order._topk_general(z, jnp.asarray(k, dtype), b, None)
+                err_ref = np.abs(np.asarray(ref, np.float64) - truth).max()
+                assert np.abs(np.asarray(p, np.float64) - truth).max() <= max(err_ref, tol)
+        # A spread beyond the fast path's range goes to the reference, with the same answer.
+        wide = z * 100.0
+        np.testing.assert_array_equal(
+            soft_topk(wide, 8.0, beta=2.0),
+            order._topk_general(wide, jnp.asarray(8.0, dtype), jnp.ones((1, 1), dtype) * 2, None),
+        )
+
+
 @settings(max_examples=6, deadline=None)
 @given(
     st.lists(st.floats(-5, 5, width=32), min_size=2, max_size=12),
