@@ -428,51 +428,58 @@ def _fermi_level_value(z, k, beta, mask):
 
 def _pav_blocks(data, b, rank):
     """The blocks of the decreasing isotonic regression of y = bρ − data (sort) or b·data − ρ
-    (rank), ρ = (n, …, 1), on one row ``data`` (sorted descending), b ≥ 0 finite.
+    (rank), ρ = (n, …, 1), on each row of ``data`` (..., n) (sorted descending), b (...) ≥ 0
+    finite.
 
-    A stack of blocks (start, end, Σ data); each step merges the two top blocks if they violate
-    the order, else pushes the next entry: at most 2n steps. Returns each position's block
-    (start, end). The adjacent-block test compares differences of block means, so that a large b
-    does not round the data away: b·Δρ ≤ Δdata (sort) or b·Δdata ≤ Δρ (rank), Δρ > 0 exact.
+    A stack of blocks (start, end, Σ data) per row; each step merges the two top blocks if they
+    violate the order, else pushes the next entry: at most 2n steps. Returns each position's
+    block (start, end). The adjacent-block test compares differences of block means, so that a
+    large b does not round the data away: b·Δρ ≤ Δdata (sort) or b·Δdata ≤ Δρ (rank), Δρ > 0
+    exact. The rows run in one loop, written batched: a finished row's steps write nowhere, so
+    that no step copies or selects whole arrays.
     """
-    n = data.shape[0]
-    iota = lax.iota(jnp.int32, n)
-    zero_i = jnp.zeros(n, jnp.int32)
-    state = (jnp.int32(0), jnp.int32(0), zero_i, zero_i, jnp.zeros(n, data.dtype), True)
+    lead, n = data.shape[:-1], data.shape[-1]
+    data = data.reshape(-1, n)
+    b = jnp.reshape(b, (-1,))
+    rows = jnp.arange(data.shape[0])
+    zero_i = jnp.zeros(data.shape, jnp.int32)
+    zero = jnp.zeros(data.shape[:1], jnp.int32)
+    state = (zero, zero, zero_i, zero_i, jnp.zeros_like(data), zero == 0)
 
-    def means(start, end, sums, j):
-        s, e = start[j], end[j]
-        return s, e, sums[j] / (e - s + 1).astype(data.dtype)
+    def at(a, j):
+        return jnp.take_along_axis(a, j[:, None], axis=-1)[:, 0]
 
     def body(state):
         i, top, start, end, sums, _ = state
-        s1, e1, m1 = means(start, end, sums, jnp.maximum(top - 1, 0))
-        s2, e2, m2 = means(start, end, sums, jnp.maximum(top - 2, 0))
+        j1, j2 = jnp.maximum(top - 1, 0), jnp.maximum(top - 2, 0)
+        s1, e1, t1 = at(start, j1), at(end, j1), at(sums, j1)
+        s2, e2, t2 = at(start, j2), at(end, j2), at(sums, j2)
+        m1 = t1 / (e1 - s1 + 1).astype(data.dtype)
+        m2 = t2 / (e2 - s2 + 1).astype(data.dtype)
         d_rho = ((s1 + e1) - (s2 + e2)).astype(data.dtype) / 2
         violated = (b * d_rho <= m2 - m1) if not rank else (b * (m2 - m1) <= d_rho)
         merge = (top >= 2) & violated
         push = ~merge & (i < n)
-        j = jnp.where(merge, top - 2, jnp.minimum(top, n - 1))
-        j = jnp.where(merge | push, j, 0)
-        keep = ~(merge | push)
+        # The slot written: the lower of the merged blocks, or the new top; n (dropped) if none.
+        j = jnp.where(merge, top - 2, jnp.where(push, top, n))
         new_start = jnp.where(merge, s2, i)
         new_end = jnp.where(merge, e1, i)
-        new_sum = jnp.where(
-            merge,
-            sums[jnp.maximum(top - 2, 0)] + sums[jnp.maximum(top - 1, 0)],
-            data[jnp.minimum(i, n - 1)],
-        )
-        start = start.at[j].set(jnp.where(keep, start[j], new_start))
-        end = end.at[j].set(jnp.where(keep, end[j], new_end))
-        sums = sums.at[j].set(jnp.where(keep, sums[j], new_sum))
-        top = top + jnp.where(push, 1, 0) - jnp.where(merge, 1, 0)
-        i = i + jnp.where(push, 1, 0)
+        new_sum = jnp.where(merge, t2 + t1, at(data, jnp.minimum(i, n - 1)))
+        start = start.at[rows, j].set(new_start, mode="drop")
+        end = end.at[rows, j].set(new_end, mode="drop")
+        sums = sums.at[rows, j].set(new_sum, mode="drop")
+        top = top + push.astype(jnp.int32) - merge.astype(jnp.int32)
+        i = i + push.astype(jnp.int32)
         return i, top, start, end, sums, merge | push
 
-    _, top, start, end, _, _ = lax.while_loop(lambda s: s[-1], body, state)
-    first = jnp.zeros(n, jnp.int32).at[jnp.where(iota < top, start, n)].set(1, mode="drop")
-    block = jnp.cumsum(first) - 1
-    return start[block], end[block]
+    _, top, start, end, _, _ = lax.while_loop(lambda s: jnp.any(s[-1]), body, state)
+    iota = lax.broadcasted_iota(jnp.int32, data.shape, 1)
+    slot = jnp.where(iota < top[:, None], start, n)
+    first = zero_i.at[rows[:, None], slot].set(1, mode="drop")
+    block = jnp.cumsum(first, axis=-1) - 1
+    start = jnp.take_along_axis(start, block, axis=-1)
+    end = jnp.take_along_axis(end, block, axis=-1)
+    return start.reshape(*lead, n), end.reshape(*lead, n)
 
 
 def _block_offsets(x, start, end):
@@ -509,13 +516,15 @@ def _sort_desc(theta, b):
     """The projection of bρ onto the permutahedron of θ, b ≥ 0 (b = +∞ allowed): the soft sort in
     descending order, per row of the last axis. b has θ's rank (or is a scalar)."""
     n = theta.shape[-1]
+    if n == 0:  # an empty slice sorts to itself
+        return theta * b
     srt = jnp.flip(jnp.sort(theta, axis=-1), axis=-1)
     bb = jnp.broadcast_to(b, srt.shape[:-1] + (1,))
     b_pav = jnp.where(jnp.isinf(bb), 1.0, bb)[..., 0]
-    start, end = _rows(
-        lambda d, b: _pav_blocks(d, b, rank=False),
+    start, end = _pav_blocks(
         lax.stop_gradient(jnp.where(jnp.isinf(bb), jnp.zeros_like(srt), srt)),
         lax.stop_gradient(b_pav),
+        rank=False,
     )
     iota = jnp.broadcast_to(lax.iota(jnp.int32, n), srt.shape)
     start = jnp.where(jnp.isinf(bb), iota, start)
@@ -540,15 +549,15 @@ def _rank_asc(theta, beta):
     """The projection of βθ onto the permutahedron of ρ: soft ranks, 1 for the smallest entry as
     β → +∞ (the largest as β → −∞), every β in one code path."""
     n = theta.shape[-1]
+    if n == 0:  # an empty slice has no ranks
+        return theta * beta
     sign = jnp.where(beta < 0, -1.0, 1.0).astype(theta.dtype)
     b = jnp.broadcast_to(jnp.abs(beta), theta.shape[:-1] + (1,))
     u = sign * theta
     order = jnp.flip(jnp.argsort(lax.stop_gradient(u), axis=-1), axis=-1)
     us = jnp.take_along_axis(u, order, axis=-1)
     b_pav = jnp.where(jnp.isinf(b), 1.0, b)[..., 0]
-    start, end = _rows(
-        lambda d, b: _pav_blocks(d, b, rank=True), lax.stop_gradient(us), lax.stop_gradient(b_pav)
-    )
+    start, end = _pav_blocks(lax.stop_gradient(us), lax.stop_gradient(b_pav), rank=True)
     tie_start, tie_end = _tie_blocks(lax.stop_gradient(us))
     start = jnp.where(jnp.isinf(b), tie_start, start)
     end = jnp.where(jnp.isinf(b), tie_end, end)

@@ -378,3 +378,11 @@ def test_soft_topk_small_k_and_infinite_levels():
     z = jnp.array([INF, INF, INF, 0.0])
     for beta in (1.0, INF):
         chex.assert_trees_all_close(soft_topk(z, 1.0, beta=beta), jnp.array([1, 1, 1, 0]) / 3)
+
+
+def test_sort_and_rank_of_an_empty_axis_are_empty():
+    z = jnp.zeros((3, 0))
+    for fn in (soft_sort, soft_rank):
+        out = fn(z, beta=1.5)
+        assert out.shape == (3, 0)
+        assert jax.grad(lambda z, fn=fn: fn(z, beta=1.5).sum())(z).shape == (3, 0)
