@@ -369,7 +369,7 @@ def _topk_general(z, k, beta, mask):
 
 
 # Custom JVP by implicit differentiation of Σp = k: ṗ = s ⊙ (β(ż − μ̇) + β̇(z − μ)) with
-# s = p(1 − p), so no derivative runs through the Newton iterations.
+# s = p(1 − p), so no derivative runs through the iterations for μ.
 @jax.custom_jvp
 def _soft_topk(z, k, beta, mask):
     return _topk_value(z, k, beta, mask)
@@ -723,7 +723,7 @@ def fermi_level(
     At :math:`\beta = \pm\infty` the limit: for an integer ``k`` the midpoint of the k-th and
     (k+1)-th largest live entries (smallest for β < 0), for a fractional ``k`` the partly filled
     level; at :math:`\beta = 0` any μ solves the equation and 0 is returned. A slice whose ``k``
-    is 0 or the live count has no finite solution: the value is then the end of the Newton
+    is 0 or the live count has no finite solution: the value is then the end of the search
     bracket. Not differentiable (its gradient is zero).
 
     Args:

@@ -468,8 +468,9 @@ def sparsemax(
     It is :func:`entmax` at :math:`\alpha = 2` and has exact zeros. :math:`\beta = +\infty` gives
     :func:`softjax.argmax_onehot` (ties split equally), :math:`\beta = -\infty`
     :func:`softjax.argmin_onehot`, :math:`\beta = 0` the uniform distribution, all from the same
-    compiled code. The threshold τ is computed exactly, without sorting, by Michelot's iteration on
-    the support (at most as many steps as entries, usually a handful). The Jacobian is
+    compiled code. The threshold τ is computed without sorting: a Newton step, then secant steps
+    whose slopes are rounded to support counts, so that a step is exact once the support is found
+    (a handful of passes over the input, to rounding). The Jacobian is
     :math:`\beta(\operatorname{diag} s - s s^\top/|S|)` with :math:`s` the indicator of the support
     :math:`S`; :math:`\partial p/\partial\beta = s \odot (z - \bar z_S)`.
 
@@ -527,10 +528,10 @@ def entmax(
     :math:`\alpha = 2` is :func:`sparsemax`, and :math:`\alpha \to \infty` tends to the arg max;
     every :math:`\alpha > 1` gives exact zeros. The β limits are those of :func:`sparsemax`.
 
-    τ is exact for α = 2 and α = 1.5 given as Python numbers (the closed forms on the support);
-    otherwise it is found by Newton steps kept inside a bracket, run until it stops moving (at most
-    96 steps) — converged to rounding. ``alpha`` may be traced, one per slice, and differentiated:
-    with :math:`s = p^{2-\alpha}` on the support, the Jacobian in z is
+    For α = 2 and α = 1.5 given as Python numbers τ is found by secant steps, each one pass over
+    the input; otherwise by Newton steps kept inside a bracket, run until τ stops moving (at most
+    96 steps). Either way it is converged to rounding. ``alpha`` may be traced, one per slice,
+    and differentiated: with :math:`s = p^{2-\alpha}` on the support, the Jacobian in z is
     :math:`\beta(\operatorname{diag} s - s s^\top/\textstyle\sum s)`, and the α-derivative is
     the implicit one of the threshold equation,
     :math:`\frac{1}{\alpha-1}\big[s\odot(y - \frac{\langle s,y\rangle}{\sum s}) - p\log p +
