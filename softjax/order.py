@@ -261,12 +261,14 @@ def _topk_value(z, k, beta, mask):
     x = sign * z
     b = jnp.abs(beta)
     n = z.shape[-1]
-    top = jnp.max(x, axis=-1, keepdims=True)
-    bottom = jnp.min(x, axis=-1, keepdims=True)
+    top = jnp.max(x, axis=-1, keepdims=True, initial=-_INF)  # an empty axis: to the reference
+    bottom = jnp.min(x, axis=-1, keepdims=True, initial=_INF)
     kk = jnp.broadcast_to(k, top.shape)
     spread = _PLAIN_SPREAD[jnp.finfo(z.dtype).bits > 32]
     plain = (
-        jnp.isfinite(top)  # also: no NaN
+        # A NaN entry makes top or bottom NaN (should a reduction skip it, the plain path's
+        # sums still carry it to every entry of the slice).
+        jnp.isfinite(top)
         & jnp.isfinite(bottom)
         & (b > 0)
         & (b < _INF)

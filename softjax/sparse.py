@@ -123,26 +123,32 @@ def _threshold(x, q, axes, kind):
         return up, jnp.sign(up)
 
     if kind in ("2", "1.5"):
+        # Here x is finite or NaN (−inf raised to the lowest float), and [d]_+ = (d + |d|)/2 is
+        # exact and keeps a NaN: XLA's CPU reductions take max(NaN, 0) as 0.
+        def relu(d):
+            return 0.5 * (d + jnp.abs(d))
+
         if kind == "2":
             # Newton's step from −1 (one pass for the sum and the support count).
-            up, on = positive(tau0)
+            up = relu(x - tau0)
+            on = jnp.sign(up)
             f0, slope0 = _sum(up, axes) - 1.0, _sum(on, axes)
             # An empty slice (slope 0) keeps τ = −1: every entry is then 0.
             step0 = jnp.maximum(f0, 0.0) / jnp.maximum(slope0, tiny)
-            tau1 = tau0 + jnp.where(slope0 > 0, step0, 0.0)
+            tau1 = tau0 + jnp.where(slope0 > 0, step0, 0.0) + 0.0 * f0  # NaN: its slice NaN
             done0 = (f0 <= 0) | (slope0 <= 0) | jnp.isnan(f0)
         else:
             # The secant through −1 − 1/8 and −1 instead (two passes of one sum each: a pass
             # of two sums would hold [x − τ]_+ in memory).
             tau0 = tau0 - 0.125
-            up = jnp.maximum(jnp.maximum(x - tau0, -2.0), 0.0)
+            up = relu(x - tau0)
             f0 = jnp.sqrt(_sum(up * up, axes)) - 1.0
-            tau1 = tau0 + 0.125
+            tau1 = tau0 + 0.125 + 0.0 * f0  # a NaN entry: NaN all through its slice
             done0 = (f0 <= 0) | jnp.isnan(f0)  # f0 ≤ 0: an empty slice
 
         def secant(state):
             tau, tau_prev, f_prev, done, step = state
-            up = jnp.maximum(jnp.maximum(x - tau, -2.0), 0.0)
+            up = jnp.maximum(x - tau, 0.0)  # x is finite here (NaN slices are done already)
             f = (_sum(up, axes) if kind == "2" else jnp.sqrt(_sum(up * up, axes))) - 1.0
             span = tau - tau_prev  # > 0 while left of the root; < 0 on the way back
             slope = (f_prev - f) / jnp.where(span == 0, 1.0, span)
@@ -212,6 +218,8 @@ def _entmax_value(z, beta, alpha, mask, axes, kind):
     elif kind != "1.5":
         am1 = jnp.where(alpha > 1, _finite(alpha) - 1, 1.0)
         q, x = 1.0 / am1, am1 * y
+    if kind in ("2", "1.5"):
+        x = y = jnp.maximum(x, jnp.finfo(x.dtype).min)  # −inf (masked) to the lowest float
     tau = _threshold(x, q, axes, kind)  # NaN on a slice with a NaN entry
     # β = ±∞ (the extreme's ties) and β = 0 (every live entry): y is 0 on the k entries that
     # share the mass and −inf elsewhere, and τ = −1 with a weight 1/k gives each exactly 1/k
@@ -224,9 +232,9 @@ def _entmax_value(z, beta, alpha, mask, axes, kind):
         return jnp.where(exact, 1.0 / jnp.maximum(top, 1.0), 1.0)
 
     # Arithmetic only, so that a NaN threshold spreads over its slice: [x − τ]_+^q.
-    # 0·τ: a per-slice zero, which XLA's CPU reductions fuse as an operand of the backward pass
-    # (a scalar 0 there is written out at the size of z).
-    up = jnp.maximum(x - tau, 0.0 * tau)
+    # 0·|τ|: a per-slice zero (+0, and NaN on a NaN slice), which XLA's CPU reductions fuse as
+    # an operand of the backward pass (a scalar 0 there is written out at the size of z).
+    up = jnp.maximum(x - tau, 0.0 * jnp.abs(tau))
     if kind in ("2", "1.5"):
         w = lax.cond(jnp.any(exact), weights, lambda: jnp.ones_like(tau))
         p = (up if kind == "2" else up * up) * w
@@ -249,16 +257,31 @@ def _finite(alpha):
     return jnp.where(jnp.isinf(alpha), 2.0, alpha)
 
 
+@jax.custom_jvp
+def _sqrt_support(p):
+    """√p for p ≥ 0, arithmetic (so that XLA fuses it into the passes that read it), with the
+    derivative 0 at p = 0: off the support p stays 0 under a small change of z, where the
+    derivative of √ would give ∞·0."""
+    return jnp.sqrt(p)
+
+
+@_sqrt_support.defjvp
+def _sqrt_support_jvp(primals, tangents):
+    (p,), (dp,) = primals, tangents
+    root = jnp.sqrt(p)
+    live = p > 0
+    return root, jnp.where(live, 0.5 / jnp.where(live, root, 1.0), 0.0) * dp
+
+
 def _support_weights(p, alpha, kind):
     """s = p^{2−α} on the support (0 off it): the weights of the Jacobian.
 
-    For α = 2 and 1.5 in arithmetic only (see :func:`_threshold`): sign(p), and p/√(p + tiny),
-    which is √p to rounding with a finite derivative at p = 0.
+    For α = 2 and 1.5 in arithmetic only (see :func:`_threshold`): sign(p) and √p.
     """
     if kind == "2":
         return jnp.sign(p)
     if kind == "1.5":
-        return p * lax.rsqrt(p + jnp.finfo(p.dtype).tiny)
+        return _sqrt_support(p)
     live = p > 0
     logp = jnp.log(jnp.where(live, p, 1.0))
     return jnp.where(live, jnp.exp((2 - jnp.maximum(_finite(alpha), 1.0)) * logp), 0.0)
@@ -280,15 +303,19 @@ def _entmax_jvp(axes, kind, primals, tangents):
     s = _support_weights(p, alpha, kind)
     total = jnp.maximum(_sum(s, axes), jnp.finfo(p.dtype).tiny)
 
-    def project(v, read_all=False):  # s ⊙ (v − ⟨s, v⟩/Σs), v read on the support only
-        if not read_all:
+    def project(v, tangent=False):  # s ⊙ (v − ⟨s, v⟩/Σs), v read on the support only
+        if not tangent:
+            v = jnp.where(live, v, 0.0)  # z − M is −inf off the support on masked entries
+        elif kind not in ("2", "1.5") or mask is not None:
             v = jnp.where(live, v, 0.0)
+        # else a tangent in z is taken as finite off the support, where s is 0: a select there
+        # would be transposed into the backward pass, whose sums and output XLA's CPU backend
+        # then no longer fuses into one kernel (the output is written out twice).
         return s * (v - _sum(s * v, axes) / total)
 
     terms = []  # the slopes in z, β and α, summed at the end (no zero array to carry)
     if not isinstance(dz, SymbolicZero):
-        # A tangent in z is finite, and s vanishes off the support: no select needed there.
-        terms.append(finite_beta(beta) * project(dz.astype(p.dtype), read_all=True))
+        terms.append(finite_beta(beta) * project(dz.astype(p.dtype), tangent=True))
     if not (isinstance(dbeta, SymbolicZero) and isinstance(dalpha, SymbolicZero)):
         d = minus(z.astype(p.dtype), extreme(z, beta, mask, axes))  # z − M, finite on S
     if not isinstance(dbeta, SymbolicZero):
@@ -475,7 +502,9 @@ def sparsemax(
     :math:`S`; :math:`\partial p/\partial\beta = s \odot (z - \bar z_S)`.
 
     Masked entries get 0 and are invisible to values and gradients; an unmasked NaN makes its slice
-    NaN; 16-bit input is computed in float32 and returned in its own dtype.
+    NaN; 16-bit input is computed in float32 and returned in its own dtype. In forward mode a
+    tangent that is infinite or NaN on an unmasked entry off the support (the tangent of log 0,
+    say) makes its slice's tangent NaN: mask such entries with ``where``.
 
     Args:
       z: scores, any shape.
@@ -526,7 +555,8 @@ def entmax(
     so that :math:`p_i = [(\alpha-1)\beta z_i - \tau]_+^{1/(\alpha-1)}` with τ fixed by
     :math:`\sum_i p_i = 1`. :math:`\alpha = 1` is :func:`softjax.softargmax` (its own code),
     :math:`\alpha = 2` is :func:`sparsemax`, and :math:`\alpha \to \infty` tends to the arg max;
-    every :math:`\alpha > 1` gives exact zeros. The β limits are those of :func:`sparsemax`.
+    every :math:`\alpha > 1` gives exact zeros. The β limits, masks, NaN and forward-mode
+    tangents behave as in :func:`sparsemax`.
 
     For α = 2 and α = 1.5 given as Python numbers τ is found by secant steps, each one pass over
     the input; otherwise by Newton steps kept inside a bracket, run until τ stops moving (at most

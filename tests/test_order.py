@@ -386,3 +386,8 @@ def test_sort_and_rank_of_an_empty_axis_are_empty():
         out = fn(z, beta=1.5)
         assert out.shape == (3, 0)
         assert jax.grad(lambda z, fn=fn: fn(z, beta=1.5).sum())(z).shape == (3, 0)
+
+
+def test_soft_topk_of_an_empty_axis_is_empty():
+    for z in (jnp.zeros((3, 0)), jnp.zeros((0,))):
+        assert soft_topk(z, 0.0).shape == z.shape

@@ -372,3 +372,26 @@ def test_fenchel_young_loss_alpha_slope_at_one():
 
         one, h = jnp.asarray(1.0), 1e-6
         np.testing.assert_allclose(jax.grad(f)(one), (f(one + h) - f(one)) / h, rtol=1e-5)
+
+
+def test_second_derivatives_nan_slices_tangents_and_signed_zeros():
+    # Hessians of α = 1.5 with entries off the support are finite (the support weights √p have
+    # a finite derivative at p = 0); a NaN entry makes its whole slice NaN, at β = 0 too; a
+    # non-finite tangent on a masked entry stays out of the slice; off-support zeros are +0.
+    c = jnp.array([1.0, 2.0, 3.0, 5.0])
+    z = jnp.array([1.0, -3.0, 0.8, 0.5])
+    for alpha in (1.5, 2.0):
+        h = jax.hessian(lambda z, a=alpha: entmax(z, alpha=a) @ c)(z)
+        assert np.all(np.isfinite(h))
+    big = jnp.asarray(np.random.default_rng(3).standard_normal(100_000), jnp.float32)
+    big = big.at[33_333].set(jnp.nan)
+    for alpha in (1.5, 2.0):
+        assert np.all(np.isnan(entmax(big, alpha=alpha)))
+        assert np.all(np.isnan(entmax(jnp.array([1.0, jnp.nan, 2.0, 0.5]), alpha=alpha, beta=0)))
+    m = jnp.array([True, False, True, True])
+    zm, dz = jnp.array([1.0, jnp.nan, 2.0, 0.5]), jnp.array([1.0, jnp.nan, 0.0, 0.0])
+    for alpha in (1.5, 2.0):
+        _, t = jax.jvp(lambda z, a=alpha: entmax(z, alpha=a, where=m), (zm,), (dz,))
+        assert np.all(np.isfinite(t)) and t[1] == 0
+    p = sparsemax(z)
+    assert p[1] == 0 and not np.signbit(p[1])
