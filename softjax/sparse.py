@@ -148,7 +148,7 @@ def _threshold(x, q, axes, kind):
 
         def secant(state):
             tau, tau_prev, f_prev, done, step = state
-            up = jnp.maximum(x - tau, 0.0)  # x is finite here (NaN slices are done already)
+            up = jnp.maximum(x - tau, 0.0)  # NaN slices are done: their results are discarded
             f = (_sum(up, axes) if kind == "2" else jnp.sqrt(_sum(up * up, axes))) - 1.0
             span = tau - tau_prev  # > 0 while left of the root; < 0 on the way back
             slope = (f_prev - f) / jnp.where(span == 0, 1.0, span)
@@ -268,7 +268,7 @@ def _sqrt_support(p):
 @_sqrt_support.defjvp
 def _sqrt_support_jvp(primals, tangents):
     (p,), (dp,) = primals, tangents
-    root = jnp.sqrt(p)
+    root = _sqrt_support(p)  # itself, so that every order of derivative holds at p = 0
     live = p > 0
     return root, jnp.where(live, 0.5 / jnp.where(live, root, 1.0), 0.0) * dp
 
@@ -555,8 +555,8 @@ def entmax(
     so that :math:`p_i = [(\alpha-1)\beta z_i - \tau]_+^{1/(\alpha-1)}` with τ fixed by
     :math:`\sum_i p_i = 1`. :math:`\alpha = 1` is :func:`softjax.softargmax` (its own code),
     :math:`\alpha = 2` is :func:`sparsemax`, and :math:`\alpha \to \infty` tends to the arg max;
-    every :math:`\alpha > 1` gives exact zeros. The β limits, masks, NaN and forward-mode
-    tangents behave as in :func:`sparsemax`.
+    every :math:`\alpha > 1` gives exact zeros. The β limits, masks and NaN behave as in
+    :func:`sparsemax`, and for α = 1.5 and 2 so do forward-mode tangents.
 
     For α = 2 and α = 1.5 given as Python numbers τ is found by secant steps, each one pass over
     the input; otherwise by Newton steps kept inside a bracket, run until τ stops moving (at most

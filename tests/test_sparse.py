@@ -383,6 +383,8 @@ def test_second_derivatives_nan_slices_tangents_and_signed_zeros():
     for alpha in (1.5, 2.0):
         h = jax.hessian(lambda z, a=alpha: entmax(z, alpha=a) @ c)(z)
         assert np.all(np.isfinite(h))
+        d3 = jax.jacfwd(jax.hessian(lambda z, a=alpha: entmax(z, alpha=a) @ c))(z)
+        assert np.all(np.isfinite(d3))
     big = jnp.asarray(np.random.default_rng(3).standard_normal(100_000), jnp.float32)
     big = big.at[33_333].set(jnp.nan)
     for alpha in (1.5, 2.0):
