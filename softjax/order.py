@@ -121,7 +121,7 @@ def _topk_exact(z, k, live):
     if jnp.issubdtype(z.dtype, jnp.floating):
         key = jnp.where(live & jnp.isnan(z), lowest, key)
         # live −inf entries rank above masked ones: masked entries get a strict lower key below.
-    (n_live,) = _sums(live.astype(kdt))
+    n_live = jnp.sum(live, axis=-1, keepdims=True, dtype=kdt)
     kk = jnp.clip(jnp.asarray(k, kdt), 0, n_live)
     desc = jnp.flip(jnp.sort(key, axis=-1), axis=-1)
     # Live entries come first in ``desc`` unless a live entry equals ``lowest``: the k-th largest

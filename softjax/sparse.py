@@ -61,6 +61,8 @@ _MAX_STEPS = 96
 # The margin added to the secant slope of α = 2 (besides its rounding error) before it is rounded
 # down to a support count.
 _SLOPE_MARGIN = 1.0 / 64
+# A secant step of at most this many units in the last place of τ ends the loop (see _threshold).
+_LAST_STEP = 4
 
 
 # ----------------------------------------------------------------------------------------------
@@ -102,8 +104,8 @@ def _threshold(x, q, axes, kind):
       rounded down to an integer, which makes a step exact once the last two iterates share
       the final support. For q = 2 the first secant runs through −1 − 1/8 and −1. Every other
       pass reads the array once for a single sum. A step past the root by rounding is taken
-      back by the next secant; the loop stops when Σ p − 1 is within about ε of 0 or τ stops
-      moving.
+      back by the next secant; the loop stops when Σ p − 1 is within about ε of 0, or after a
+      step of a few units in the last place of τ.
     - other α: Newton steps inside the bracket [lo, hi] = [−1, −n^{1−α}] (the largest p is at
       least 1/n, n the live count), a geometric bisection −√(lo·hi) when a step leaves it (the
       root may lie many orders of magnitude below 1 in size), until τ stops moving.
@@ -123,16 +125,18 @@ def _threshold(x, q, axes, kind):
         return up, jnp.sign(up)
 
     if kind in ("2", "1.5"):
-        # Here x is finite or NaN (−inf raised to the lowest float), and [d]_+ = (d + |d|)/2 is
-        # exact and keeps a NaN: XLA's CPU reductions take max(NaN, 0) as 0.
-        def relu(d):
-            return 0.5 * (d + jnp.abs(d))
-
+        # Here x is finite or NaN (−inf raised to the lowest float), and 2 [d]_+ = d + |d| is
+        # exact and keeps a NaN: XLA's CPU reductions take max(NaN, 0) as 0. (The factor 1/2
+        # is applied to the sums: a constant factor inside the pass is materialised at the size
+        # of x by XLA's CPU backend.)
         if kind == "2":
-            # Newton's step from −1 (one pass for the sum and the support count).
-            up = relu(x - tau0)
-            on = jnp.sign(up)
-            f0, slope0 = _sum(up, axes) - 1.0, _sum(on, axes)
+            # Newton's step from −1 (the sum and the support count, in two passes).
+            # The count reads x by itself: two sums of one array would write the array out,
+            # and so would a constant shared by two passes (hence 2x against −2 here). Its
+            # value on a NaN entry does not matter: f0 is then NaN, which decides.
+            up2 = x - tau0 + jnp.abs(x - tau0)
+            f0 = 0.5 * _sum(up2, axes) - 1.0
+            slope0 = _sum(jnp.sign(jnp.maximum(x + x, -2.0) + 2.0), axes)  # #{x > −1}
             # An empty slice (slope 0) keeps τ = −1: every entry is then 0.
             step0 = jnp.maximum(f0, 0.0) / jnp.maximum(slope0, tiny)
             tau1 = tau0 + jnp.where(slope0 > 0, step0, 0.0) + 0.0 * f0  # NaN: its slice NaN
@@ -141,8 +145,8 @@ def _threshold(x, q, axes, kind):
             # The secant through −1 − 1/8 and −1 instead (two passes of one sum each: a pass
             # of two sums would hold [x − τ]_+ in memory).
             tau0 = tau0 - 0.125
-            up = relu(x - tau0)
-            f0 = jnp.sqrt(_sum(up * up, axes)) - 1.0
+            up2 = x - tau0 + jnp.abs(x - tau0)
+            f0 = 0.5 * jnp.sqrt(_sum(up2 * up2, axes)) - 1.0
             tau1 = tau0 + 0.125 + 0.0 * f0  # a NaN entry: NaN all through its slice
             done0 = (f0 <= 0) | jnp.isnan(f0)  # f0 ≤ 0: an empty slice
 
@@ -166,14 +170,18 @@ def _threshold(x, q, axes, kind):
             # back by the next secant.
             move = jnp.clip(f / jnp.where(slope > 0, slope, 1.0), -jnp.abs(f), jnp.abs(f))
             new = tau + move
-            converged = jnp.abs(f) <= jnp.finfo(f.dtype).eps / q  # Σ p − 1 ≈ q f
-            finished = converged | (new == tau) | ~(slope > 0) | jnp.isnan(f)
-            keep = done | finished
+            eps = jnp.finfo(f.dtype).eps
+            converged = jnp.abs(f) <= eps / q  # Σ p − 1 ≈ q f
+            stuck = converged | ~(slope > 0) | jnp.isnan(f)
+            # A step of a few units in the last place of τ is the last: it is taken, and the
+            # next, smaller by the superlinear convergence, would be lost to rounding (a pass
+            # that only confirms it would alternate by one unit about the root).
+            last = (new == tau) | (jnp.abs(move) <= _LAST_STEP * eps * jnp.abs(tau))
             return (
-                jnp.where(keep, tau, new),
+                jnp.where(done | stuck, tau, new),
                 jnp.where(done, tau_prev, tau),
                 jnp.where(done, f_prev, f),
-                keep,
+                done | stuck | last,
                 step + 1,
             )
 
