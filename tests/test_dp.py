@@ -619,12 +619,14 @@ def test_soft_dtw_from_series(dtype):
             dtype
         )
         # Differentiable in x, y and γ; batched with one γ per problem; lengths and a band.
-        gx, gy, gg = jax.grad(lambda x, y, g: dp.soft_dtw(x, y, gamma=g), (0, 1, 2))(xs, ys, 0.5)
+        gx, gy, gg = jax.jit(jax.grad(lambda x, y, g: dp.soft_dtw(x, y, gamma=g), (0, 1, 2)))(
+            xs, ys, 0.5
+        )
         assert np.all(np.isfinite(gx)) and np.all(np.isfinite(gy)) and np.isfinite(gg)
         eps = 1e-4 if dtype == jnp.float64 else 1e-2
         slope = (f(xs, ys, 0.5 + eps) - f(xs, ys, 0.5 - eps)) / (2 * eps)
         np.testing.assert_allclose(gg, slope, rtol=1e-3 if dtype == jnp.float64 else 5e-2)
-        both = dp.soft_dtw(
+        both = jax.jit(dp.soft_dtw)(
             jnp.stack([xs, xs]),
             ys,
             gamma=jnp.array([0.1, 1.0], dtype),
@@ -642,13 +644,14 @@ def test_divergence_with_band_and_lengths():
     x, y = rng.normal(size=(2, 6, 2)), rng.normal(size=(2, 5, 2))
     lengths = (jnp.array([6, 4]), jnp.array([5, 4]))
     with jax.enable_x64(True):
-        d = dp.soft_dtw_divergence(x, y, gamma=0.3, band=2, lengths=lengths)
+        divergence = jax.jit(dp.soft_dtw_divergence, static_argnames="band")
+        d = divergence(x, y, gamma=0.3, band=2, lengths=lengths)
         for b in range(2):
             n, m = int(lengths[0][b]), int(lengths[1][b])
-            want = dp.soft_dtw_divergence(x[b, :n], y[b, :m], gamma=0.3, band=2)
+            want = divergence(x[b, :n], y[b, :m], gamma=0.3, band=2)
             np.testing.assert_allclose(d[b], want, rtol=1e-10)
         # γ = ∞ per problem: lengths 6 and 5 differ (+∞), 4 and 4 are equal (finite).
-        limit = dp.soft_dtw_divergence(x, y, gamma=jnp.inf, lengths=lengths)
+        limit = divergence(x, y, gamma=jnp.inf, lengths=lengths)
         assert limit[0] == INF and np.isfinite(limit[1])
 
 
@@ -659,23 +662,26 @@ def test_nan_padding_reaches_no_gradient():
     x[3:] = np.nan
     y = rng.normal(size=(4, 2))
     for f in (dp.soft_dtw, dp.soft_dtw_divergence):
-        value, grad = jax.value_and_grad(
-            lambda x, f=f: f(x, y, gamma=0.5, lengths=(jnp.array(3), None))
+        value, grad = jax.jit(
+            jax.value_and_grad(lambda x, f=f: f(x, y, gamma=0.5, lengths=(jnp.array(3), None)))
         )(jnp.asarray(x))
-        np.testing.assert_allclose(value, f(x[:3], y, gamma=0.5), rtol=1e-6)
-        np.testing.assert_allclose(
-            grad[:3], jax.grad(lambda x, f=f: f(x, y, gamma=0.5))(x[:3]), rtol=1e-5
-        )
+        want, want_grad = jax.jit(jax.value_and_grad(lambda x, f=f: f(x, y, gamma=0.5)))(x[:3])
+        np.testing.assert_allclose(value, want, rtol=1e-6)
+        np.testing.assert_allclose(grad[:3], want_grad, rtol=1e-5)
         np.testing.assert_array_equal(grad[3:], 0.0)
     cost = rng.random((4, 5))
     cost[3:, :] = cost[:, 4:] = np.nan
-    g = jax.grad(lambda c: dp.dtw(c, LogSemiring(-1.0), lengths=(3, 4)))(jnp.asarray(cost))
+    g = jax.jit(jax.grad(lambda c: dp.dtw(c, LogSemiring(-1.0), lengths=(3, 4))))(cost)
     assert np.all(np.isfinite(g)) and np.all(g[3:] == 0) and np.all(g[:, 4:] == 0)
     pot = rng.normal(size=(4, 2, 2))
     pot[2:] = np.nan
     for method in ("sequential", "parallel"):
-        g = jax.grad(
-            lambda p, method=method: dp.linear_chain(p, LogSemiring(1.0), lengths=3, method=method)
+        g = jax.jit(
+            jax.grad(
+                lambda p, method=method: dp.linear_chain(
+                    p, LogSemiring(1.0), lengths=3, method=method
+                )
+            )
         )(jnp.asarray(pot))
         assert np.all(np.isfinite(g)) and np.all(g[2:] == 0), method
 
@@ -720,16 +726,17 @@ def test_divergence_at_infinite_gamma(dtype):
         d = jax.jit(lambda g: dp.soft_dtw_divergence(x, y, gamma=g))
         np.testing.assert_allclose(d(jnp.inf), want, rtol=1e-5)
         np.testing.assert_allclose(d(1e4 if dtype == jnp.float64 else 1e2), want, rtol=2e-2)
-        grad_inf = jax.grad(lambda x: dp.soft_dtw_divergence(x, y, gamma=jnp.inf))(x)
+        grad_inf = jax.jit(jax.grad(lambda x: dp.soft_dtw_divergence(x, y, gamma=jnp.inf)))(x)
         assert np.all(np.isfinite(grad_inf))
         # Different lengths: N(n, m)² < N(n, n)·N(m, m), so the divergence grows without bound.
-        assert dp.soft_dtw_divergence(x, z, gamma=jnp.inf) == np.inf
-        assert dp.soft_dtw_divergence(x, z, gamma=1e3) > 100
+        dz = jax.jit(lambda g: dp.soft_dtw_divergence(x, z, gamma=g))
+        assert dz(jnp.inf) == np.inf
+        assert dz(1e3) > 100
         # One γ per problem, the infinite one among them.
-        both = dp.soft_dtw_divergence(
+        both = jax.jit(dp.soft_dtw_divergence)(
             jnp.stack([x, x]), jnp.stack([y, y]), gamma=jnp.array([0.5, jnp.inf], dtype)
         )
-        np.testing.assert_allclose(both[0], dp.soft_dtw_divergence(x, y, gamma=0.5), rtol=1e-6)
+        np.testing.assert_allclose(both[0], d(0.5), rtol=1e-6)
         np.testing.assert_allclose(both[1], d(jnp.inf), rtol=1e-6)
 
 
@@ -761,10 +768,12 @@ def test_one_semiring_per_problem(method):
         "paths": (lambda w, s: dp.shortest_paths(-w, s), weights),
     }
     for f, arg in programs.values():
-        batched = jax.jit(f)(arg, LogSemiring(beta))
+        f = jax.jit(f)
+        batched = f(arg, LogSemiring(beta))
         for i in range(3):
             chex.assert_trees_all_close(batched[i], f(arg[i], LogSemiring(beta[i])), rtol=1e-6)
-        grad = jax.grad(lambda b, f=f, arg=arg: jnp.sum(f(arg[:2], LogSemiring(b))))(beta[:2])
+        grad = jax.jit(jax.grad(lambda b, f=f, arg=arg: jnp.sum(f(arg[:2], LogSemiring(b)))))
+        grad = grad(beta[:2])
         assert np.all(np.isfinite(grad))
     # One β per problem broadcasts; a β that does not fit the batch is an error naming both.
     chex.assert_trees_all_close(
@@ -844,8 +853,8 @@ def test_emissions_transitions_and_lengths_equal_the_unpadded_calls(method):
         pot = trans[None] + e[1:, None, :]
         want = dp.linear_chain(pot, S, initial=e[0], final=final, method=method)
         chex.assert_trees_all_close(value[b], want, rtol=1e-6)
-        unpadded = jax.grad(
-            lambda e: dp.linear_chain(e, S, transitions=trans, final=final, method=method)
+        unpadded = jax.jit(
+            jax.grad(lambda e: dp.linear_chain(e, S, transitions=trans, final=final, method=method))
         )(e)
         chex.assert_trees_all_close(grad[b, :n], unpadded, rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(grad[b, n:], 0.0)  # the padding is invisible

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax import export
+from jax.scipy.special import logsumexp
 
 from softjax.dp import (
     dtw,
@@ -35,17 +36,20 @@ def _spec(dims: str, scope=None):
     return jax.ShapeDtypeStruct(export.symbolic_shape(dims, scope=scope), jnp.float32)
 
 
-def _check(fn, specs, args, *, grad_argnums=(0,), rtol=1e-5):
-    """Exports ``fn`` and its gradient at ``specs`` and compares the calls at ``args``."""
-    exported = export.export(jax.jit(fn), platforms=PLATFORMS)(*specs)
-    chex.assert_trees_all_close(exported.call(*args), fn(*args), rtol=rtol, atol=1e-5)
+def _check(fn, specs, *calls, grad_argnums=(0,), rtol=1e-5, reference=None):
+    """Exports ``fn`` and its gradient once at ``specs`` and compares their calls at each tuple of
+    arguments in ``calls`` with those of ``reference`` (``fn`` itself by default)."""
+    reference = fn if reference is None else reference
 
-    def loss(*xs):
-        return jnp.sum(jnp.where(jnp.isfinite(v := fn(*xs)), v, 0.0))
+    def loss(f):
+        return lambda *xs: jnp.sum(jnp.where(jnp.isfinite(v := f(*xs)), v, 0.0))
 
-    grad = jax.grad(loss, grad_argnums)
-    exported = export.export(jax.jit(grad), platforms=PLATFORMS)(*specs)
-    chex.assert_trees_all_close(exported.call(*args), grad(*args), rtol=rtol, atol=1e-5)
+    value = export.export(jax.jit(fn), platforms=PLATFORMS)(*specs)
+    grad = export.export(jax.jit(jax.grad(loss(fn), grad_argnums)), platforms=PLATFORMS)(*specs)
+    value_ref, grad_ref = jax.jit(reference), jax.jit(jax.grad(loss(reference), grad_argnums))
+    for args in calls:
+        chex.assert_trees_all_close(value.call(*args), value_ref(*args), rtol=rtol, atol=1e-5)
+        chex.assert_trees_all_close(grad.call(*args), grad_ref(*args), rtol=rtol, atol=1e-5)
 
 
 BETA = jax.ShapeDtypeStruct((), jnp.float32)
@@ -68,7 +72,8 @@ def test_tropical_matmul_exports_with_symbolic_shapes(semiring):
 
 
 def test_large_static_matmul_exports_for_every_platform():
-    # Static shapes large enough for the CPU engine: the export carries it for cpu only.
+    # Static shapes large enough for the CPU engine: the export carries it for cpu only. It is
+    # compared with the product's formula (compiling the engine once, not twice).
     a, b = _data((128, 128), 4), _data((128, 128), 5)
     specs = (jax.ShapeDtypeStruct(a.shape, a.dtype),) * 2 + (BETA,)
     _check(
@@ -76,6 +81,7 @@ def test_large_static_matmul_exports_for_every_platform():
         specs,
         (a, b, jnp.float32(3.0)),
         grad_argnums=(0, 1, 2),
+        reference=lambda a, b, beta: logsumexp(beta * (a[:, :, None] + b[None]), axis=1) / beta,
     )
 
 
@@ -111,17 +117,20 @@ def test_linear_chain_exports_with_symbolic_shapes(method):
         )
 
 
-def test_shortest_paths_dtw_and_divergence_export_with_symbolic_shapes():
+def test_shortest_paths_export_with_symbolic_shapes():
     w = jnp.abs(_data((2, 5, 5), 10))
     _check(shortest_paths, (_spec("b, 5, 5"),), (w,))
     _check(
         lambda w: shortest_paths(w, LogSemiring(-3.0), num_squarings=5), (_spec("b, n, n"),), (w,)
     )
-    # The default ⌈log₂ n⌉ squarings of the tropical semirings, with n symbolic.
-    for n in (5, 9):  # 3 and 4 squarings: one export serves both
-        w = jnp.abs(_data((2, n, n), 14 + n))
-        _check(shortest_paths, (_spec("b, n, n"),), (w,))
-        _check(lambda w: shortest_paths(-w, MaxPlus()), (_spec("b, n, n"),), (w,))
+    # The default ⌈log₂ n⌉ squarings of the tropical semirings, with n symbolic: one export
+    # serves n = 5 and 9 (3 and 4 squarings).
+    ws = [(jnp.abs(_data((2, n, n), 14 + n)),) for n in (5, 9)]
+    _check(shortest_paths, (_spec("b, n, n"),), *ws)
+    _check(lambda w: shortest_paths(-w, MaxPlus()), (_spec("b, n, n"),), *ws)
+
+
+def test_dtw_and_divergence_export_with_symbolic_shapes():
     cost = jnp.abs(_data((2, 4, 6), 11))
     _check(dtw, (_spec("b, n, m"),), (cost,))
     _check(lambda c: dtw(c, LogSemiring(-1.0)), (_spec("b, n, m"),), (cost,))

@@ -144,9 +144,11 @@ def test_soft_topk_plain_path_equals_the_general_reference(x64):
         rng = np.random.default_rng(7)
         z = jnp.asarray(rng.standard_normal((6, 300)), dtype)
         spread = float(jnp.max(jnp.max(z, -1) - jnp.min(z, -1)))
+        topk = jax.jit(lambda z, k, beta: soft_topk(z, k, beta=beta))
+        general = jax.jit(lambda z, k, beta: order._topk_general(z, k, beta, None))
         for beta in [0.05, 1.0, -2.5, 30.0 / spread]:
             for k in [1e-3, 1.0, 8.0, 150.0, 291.5, 300 - 1e-3]:
-                p = soft_topk(z, k, beta=beta)
+                p = topk(z, jnp.asarray(k, dtype), jnp.asarray(beta, dtype))
                 assert p.dtype == dtype
                 z64 = np.asarray(z, np.float64)
                 k_in = float(np.asarray(k, dtype))  # 300 − 1e-3 is 300 − 1.007e-3 in float32
@@ -158,7 +160,7 @@ def test_soft_topk_plain_path_equals_the_general_reference(x64):
                 # At least as close to the truth as the reference (which loses digits of 1 − p
                 # when the holes are few).
                 b = jnp.asarray(beta, dtype).reshape(1, 1)
-                ref = order._topk_general(z, jnp.asarray(k, dtype), b, None)
+                ref = general(z, jnp.asarray(k, dtype), b)
                 err_ref = np.abs(np.asarray(ref, np.float64) - truth).max()
                 assert np.abs(np.asarray(p, np.float64) - truth).max() <= max(err_ref, tol)
         # A spread beyond the fast path's range goes to the reference, with the same answer.

@@ -36,15 +36,23 @@ SEMIRINGS = {
 }
 
 
-@pytest.fixture(scope="module", params=["auto", "explicit"])
-def mesh(request):
+def _mesh(kind):
     if len(jax.devices()) < 8:
         pytest.fail(
             f"needs 8 devices, found {len(jax.devices())}: run with "
             "XLA_FLAGS=--xla_force_host_platform_device_count=8"
         )
-    kind = AxisType.Auto if request.param == "auto" else AxisType.Explicit
     return jax.make_mesh((2, 4), ("x", "y"), axis_types=(kind, kind))
+
+
+@pytest.fixture(scope="module", params=["auto", "explicit"])
+def mesh(request):
+    return _mesh(AxisType.Auto if request.param == "auto" else AxisType.Explicit)
+
+
+@pytest.fixture(scope="module")
+def auto_mesh():
+    return _mesh(AxisType.Auto)
 
 
 def _data(shape, seed):
@@ -95,11 +103,12 @@ def test_matmul_sharded_equals_single_device(mesh, spec, name):
     _check_sharded(mesh, (16, 32, 8), spec, name)
 
 
-# (128, 128) @ (128, 128) takes the CPU engine when the axes are Auto.
+# (128, 128) @ (128, 128) takes the CPU engine when the axes are Auto (with Explicit axes it takes
+# the definition, as above).
 @pytest.mark.parametrize("spec", list(SPECS), ids=list(SPECS))
 @pytest.mark.parametrize("name", ["log(1.5)", "maxplus"])
-def test_large_matmul_sharded_equals_single_device(mesh, spec, name):
-    _check_sharded(mesh, (128, 128, 128), spec, name)
+def test_large_matmul_sharded_equals_single_device(auto_mesh, spec, name):
+    _check_sharded(auto_mesh, (128, 128, 128), spec, name)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -113,7 +122,8 @@ PROGRAMS = {
 }
 
 
-@pytest.mark.parametrize("semiring", ["log(1.5)", "log(-0.7)", "maxplus", "minplus"])
+# One semiring of each kind (the sign of β and the tropical limit are tested on one device).
+@pytest.mark.parametrize("semiring", ["log(-0.7)", "maxplus"])
 @pytest.mark.parametrize("program", list(PROGRAMS))
 def test_dynamic_programs_over_a_sharded_batch(mesh, program, semiring):
     s = SEMIRINGS[semiring]
