@@ -15,9 +15,9 @@ with the threshold :math:`\tau` fixed by :math:`\sum_i p_i = 1`. :math:`\alpha =
 equally), :math:`\beta = 0` the uniform distribution, with no Python branch on β.
 
 The threshold is found from the left of its root, where the threshold equation is convex: a
-Newton step and then secant steps for α = 2 and α = 1.5 (one pass over the array each, exact once
-the support is found for α = 2), Newton steps kept inside a bracket otherwise; the iterates rise
-monotonically, and the loop stops at the root to rounding.
+Newton step and then secant steps for α = 2 and α = 1.5 (one sum over the array per pass, exact
+once the support is found for α = 2), Newton steps kept inside a bracket otherwise; the iterates
+rise monotonically, and the loop stops when the sum is 1 to rounding or τ stops moving.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ _MAX_STEPS = 96
 # The margin added to the secant slope of α = 2 (besides its rounding error) before it is rounded
 # down to a support count.
 _SLOPE_MARGIN = 1.0 / 64
-# A secant step of at most this many units in the last place of τ ends the loop (see _threshold).
+# For α = 1.5, a secant step of at most this many times ε·|τ| (4 to 8 units in the last place of
+# τ) ends the loop (see _threshold).
 _LAST_STEP = 4
 
 
@@ -100,19 +101,19 @@ def _threshold(x, q, axes, kind):
       non-negative functions, with slope at most −1 left of the root). On a convex decreasing
       function a secant through two points left of the root lands left of it, so the iterates
       rise monotonically. For q = 1 the slope is a support count: the first step is Newton's
-      from −1 (the count taken in the same pass), and later secant slopes, means of counts, are
+      from −1 (the sum and the count in two passes), and later secant slopes, means of counts, are
       rounded down to an integer, which makes a step exact once the last two iterates share
       the final support. For q = 2 the first secant runs through −1 − 1/8 and −1. Every other
       pass reads the array once for a single sum. A step past the root by rounding is taken
-      back by the next secant; the loop stops when Σ p − 1 is within about ε of 0, or after a
-      step of a few units in the last place of τ.
+      back by the next secant; the loop stops when Σ p − 1 is within about ε of 0 or τ stops
+      moving, and for q = 2 also after a step of a few units in the last place of τ.
     - other α: Newton steps inside the bracket [lo, hi] = [−1, −n^{1−α}] (the largest p is at
       least 1/n, n the live count), a geometric bisection −√(lo·hi) when a step leaves it (the
       root may lie many orders of magnitude below 1 in size), until τ stops moving.
 
-    The passes are arithmetic (the support's indicator is sign([x − τ]_+)) and carry one sum each
-    (two for the first of q = 1), which XLA's CPU backend fuses into one kernel reading the
-    array, with nothing of its size written.
+    The passes are arithmetic (the support's indicator is sign([x − τ]_+)) and carry one sum each,
+    which XLA's CPU backend fuses into one kernel reading the array, with nothing of its size
+    written.
     """
     tiny = jnp.finfo(x.dtype).tiny
     # A generous bound on the relative rounding of a sum over a slice of n entries.
@@ -173,10 +174,15 @@ def _threshold(x, q, axes, kind):
             eps = jnp.finfo(f.dtype).eps
             converged = jnp.abs(f) <= eps / q  # Σ p − 1 ≈ q f
             stuck = converged | ~(slope > 0) | jnp.isnan(f)
-            # A step of a few units in the last place of τ is the last: it is taken, and the
-            # next, smaller by the superlinear convergence, would be lost to rounding (a pass
-            # that only confirms it would alternate by one unit about the root).
-            last = (new == tau) | (jnp.abs(move) <= _LAST_STEP * eps * jnp.abs(tau))
+            last = new == tau
+            if kind == "1.5":
+                # A step of a few units in the last place of τ is the last: it is taken, and the
+                # next, smaller by the superlinear convergence (f is smooth across a change of
+                # support), would be lost to rounding; a pass that only confirmed it would
+                # alternate by one unit about the root. Not for α = 2: there a secant slope
+                # spanning a change of support may be many times the count at the root, and a
+                # small step may then leave most of the way to go.
+                last = last | (jnp.abs(move) <= _LAST_STEP * eps * jnp.abs(tau))
             return (
                 jnp.where(done | stuck, tau, new),
                 jnp.where(done, tau_prev, tau),

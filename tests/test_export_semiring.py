@@ -1,7 +1,8 @@
 """The semiring products and the dynamic programs export for cpu, cuda and tpu with symbolic shapes.
 
 Each function is exported once with ``jax.export`` for the three platforms and symbolic dimensions,
-then called on CPU at concrete shapes and compared with the direct call; likewise its gradient.
+then called on CPU at concrete shapes and compared with the direct call (or, for a large product,
+with its formula); likewise its gradient.
 A lowering for cuda or tpu carries the definitions only (the CPU engines are chosen per platform).
 """
 

@@ -132,6 +132,17 @@ def test_support_shrinks_as_beta_grows():
     assert sizes == sorted(sizes, reverse=True) and sizes[0] == 64 and sizes[-1] == 1
 
 
+@pytest.mark.parametrize("gap", [2e-6, 3e-6, 5e-6])
+def test_sparsemax_threshold_just_above_a_large_tie(gap):
+    # Ten entries share the mass (τ = −0.1 exactly) and 990 tied entries sit just below τ: the
+    # threshold's secant slopes span a change of support of 990 entries near the root, and the
+    # iteration must still end at the root, not after a step that looks small.
+    z = np.concatenate([np.zeros(10), np.full(990, -0.1 - gap)]).astype(np.float32)
+    p = np.asarray(jax.jit(sparsemax)(jnp.asarray(z)), np.float64)
+    np.testing.assert_allclose(p[:10], 0.1, rtol=4 * np.finfo(np.float32).eps)
+    np.testing.assert_array_equal(p[10:], 0.0)
+
+
 def test_ties_infinities_nan_and_masks():
     np.testing.assert_array_equal(sparsemax(jnp.array([2.0, 2.0, -5.0])), [0.5, 0.5, 0.0])
     np.testing.assert_array_equal(sparsemax(jnp.array([INF, 1.0, INF])), [0.5, 0.0, 0.5])
