@@ -11,8 +11,8 @@ NEWEST_VENV := .venv-newest
 help:
 	@echo "make demo        - the live tour (writes figures to $(OUT)/)"
 	@echo "make test        - ruff, the docs build, the tests, doctests, notebooks, 8-device tests"
-	@echo "make test-newest - the unit tests again under the newest Python found (its newest JAX);"
-	@echo "                   the notebooks, examples and packaging are checked by make test"
+	@echo "make test-newest - the unit tests again under the newest Python found (its newest JAX),"
+	@echo "                   but for those marked slow (the notebooks, examples, packaging too)"
 	@echo "make bench       - benchmarks against jax.nn and the obvious alternatives"
 	@echo "make lint        - ruff only"
 	@echo "make docs        - the documentation site, built into site/"
@@ -41,8 +41,8 @@ docs: $(VENV)/.installed-docs
 # The site is built as by `make docs` but without executing the notebooks: the tests run them.
 test: lint $(VENV)/.installed-docs
 	SOFTJAX_DOCS_EXECUTE=false NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
-	$(PY) -m pytest -q -n auto --dist worksteal --ignore=tests/multidevice
-	XLA_FLAGS=--xla_force_host_platform_device_count=8 $(PY) -m pytest -q -n auto --dist worksteal tests/multidevice
+	$(PY) -m pytest -q -n auto --ignore=tests/multidevice
+	XLA_FLAGS=--xla_force_host_platform_device_count=8 $(PY) -m pytest -q -n auto tests/multidevice
 
 $(NEWEST_VENV)/.installed: pyproject.toml
 	$$(.ci/newest-python) -m venv $(NEWEST_VENV)
@@ -52,7 +52,7 @@ $(NEWEST_VENV)/.installed: pyproject.toml
 
 test-newest: $(NEWEST_VENV)/.installed
 	$(NEWEST_VENV)/bin/python -c "import sys, jax; print('Python', sys.version.split()[0], 'JAX', jax.__version__)"
-	$(NEWEST_VENV)/bin/python -m pytest -q -n auto --dist worksteal --ignore=tests/multidevice \
+	$(NEWEST_VENV)/bin/python -m pytest -q -n auto -m "not slow" --ignore=tests/multidevice \
 		--ignore=tests/test_notebooks.py --ignore=tests/test_examples.py --ignore=tests/test_packaging.py
 
 bench: $(VENV)/.installed-test $(VENV)/.installed-bench

@@ -538,6 +538,7 @@ def test_divergence_matches_recursion_and_vanishes_on_the_diagonal(gamma, seed):
     np.testing.assert_allclose(g, np.zeros_like(x), atol=1e-10)  # x = y is a minimum
 
 
+@pytest.mark.slow
 def test_divergence_options_batch_and_transforms():
     rng = np.random.default_rng(14)
     x = jnp.asarray(rng.normal(size=(2, 5, 3)), jnp.float32)
@@ -600,6 +601,7 @@ def test_dtw_band_and_lengths_brute_force(band):
         dp.dtw(cost, lengths=np.array([1, 2]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
 def test_soft_dtw_from_series(dtype):
     rng = np.random.default_rng(12)
@@ -639,6 +641,7 @@ def test_soft_dtw_from_series(dtype):
         assert dp.soft_dtw(xs, ys, gamma=1.0, band=1) == INF  # |n - m| = 2 > 1: no path
 
 
+@pytest.mark.slow
 def test_divergence_with_band_and_lengths():
     rng = np.random.default_rng(13)
     x, y = rng.normal(size=(2, 6, 2)), rng.normal(size=(2, 5, 2))
@@ -655,6 +658,7 @@ def test_divergence_with_band_and_lengths():
         assert limit[0] == INF and np.isfinite(limit[1])
 
 
+@pytest.mark.slow
 def test_nan_padding_reaches_no_gradient():
     # Ragged series are often padded with NaN: the padding is invisible to values and gradients.
     rng = np.random.default_rng(21)
@@ -686,6 +690,7 @@ def test_nan_padding_reaches_no_gradient():
         assert np.all(np.isfinite(g)) and np.all(g[2:] == 0), method
 
 
+@pytest.mark.slow
 def test_gamma_derivative_at_zero_is_that_of_the_hard_minimum():
     rng = np.random.default_rng(22)
     x, y = rng.normal(size=(5, 2)), rng.normal(size=(4, 2))
@@ -713,6 +718,7 @@ def _uniform_mean_cost(c):
     return np.mean(np.sum(_alignments(*c.shape) * c, axis=(1, 2)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
 def test_divergence_at_infinite_gamma(dtype):
     rng = np.random.default_rng(3)
@@ -754,6 +760,7 @@ def test_divergence_gamma_validation():
     assert np.isnan(d(-1.0)) and np.isnan(d(jnp.nan)) and np.isfinite(d(1.0))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["sequential", "parallel"])
 def test_one_semiring_per_problem(method):
     # A semiring whose β is an array over the batch gives one problem per β: the same as a loop.
@@ -831,6 +838,7 @@ def test_viterbi_decodes_the_best_path_where_the_gradient_argmax_does_not():
     np.testing.assert_array_equal(path, [0, 0, 0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["sequential", "parallel"])
 def test_emissions_transitions_and_lengths_equal_the_unpadded_calls(method):
     rng = np.random.default_rng(8)
@@ -864,6 +872,7 @@ def test_emissions_transitions_and_lengths_equal_the_unpadded_calls(method):
         np.testing.assert_array_equal(mu[b, n:], 0.0)
 
 
+@pytest.mark.slow
 def test_node_marginals_brute_force_and_limits():
     rng = np.random.default_rng(9)
     pot = rng.normal(size=(3, 2, 2))

@@ -114,7 +114,9 @@ def _paths(f, w):
 
 
 @pytest.mark.parametrize("rows", [None, FINITE_ROWS], ids=["every_kind", "finite"])
-@pytest.mark.parametrize("n", [64, 4096], ids=["short", "long"])
+@pytest.mark.parametrize(
+    "n", [64, pytest.param(4096, marks=pytest.mark.slow)], ids=["short", "long"]
+)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", list(FUNCTIONS))
 def test_engine_equals_definition(name, dtype, n, rows):

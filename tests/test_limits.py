@@ -42,6 +42,7 @@ def _random_rows(seed, dtype, shape=(300, 9)):
 # margin and is_singular
 
 
+@pytest.mark.slow
 def test_margin_and_is_singular_basics():
     z = jnp.array(
         [
@@ -119,6 +120,7 @@ def test_tight_float64(eps):
         assert np.all(below[searched] > eps * (1 - 1e-9))
 
 
+@pytest.mark.slow
 def test_closed_form_cases():
     # Two entries: off = 1/(1 + e^{β g}) ≤ ε  ⇔  β = log((1 − ε)/ε)/g.
     z = jnp.array([[0.0, 1.0], [0.0, 0.25], [3.0, -1.0]])
@@ -132,6 +134,7 @@ def test_closed_form_cases():
     np.testing.assert_allclose(sjx.beta_for_tolerance(z, eps), expected, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_special_cases():
     z = jnp.array(
         [

@@ -196,6 +196,7 @@ def test_soft_topk_fermi_step_sharpens_with_beta():
     assert widths == sorted(widths, reverse=True)
 
 
+@pytest.mark.slow
 def test_soft_topk_gradients_in_float64():
     with jax.enable_x64(True):
         z = jnp.asarray(np.random.default_rng(2).standard_normal(6))
@@ -230,6 +231,7 @@ def test_soft_topk_masks_infinities_nan_and_few_entries():
     assert np.isnan(out[0]).all() and not np.isnan(out[1]).any()
 
 
+@pytest.mark.slow
 def test_soft_topk_per_slice_beta_k_vmap_and_16_bit():
     x = _data((4, 8))
     betas = jnp.array([[-INF], [0.0], [2.0], [INF]])
@@ -310,6 +312,7 @@ def test_sort_and_rank_match_the_quadratic_pav_reference_in_float64():
                 np.testing.assert_allclose(rank.sum(), n * (n + 1) / 2, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_sort_and_rank_gradients_in_float64():
     with jax.enable_x64(True):
         z = jnp.asarray(np.random.default_rng(5).standard_normal(7))

@@ -278,6 +278,7 @@ def test_entropy_target_with_late_measurements(z, lag):
     assert abs(float(_entropy(schedule(state), z)) - target) < 0.05
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None)
 @given(
     seed=st.integers(0, 2**31 - 1),

@@ -87,6 +87,7 @@ def test_matmul_exact_at_n_160(beta):
     assert_exact(LogSemiring(beta).matmul(a, b), reference_matmul(a, b, beta))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("beta", [30.0, 60.0, 100.0, 150.0, 300.0, 1e3, -100.0])
 def test_matmul_exact_at_large_beta_batched(beta):
     # Large β times the spread: the head/tail passes (and at 1e3 the second, deeper one) with the
@@ -420,6 +421,7 @@ def test_gradients_at_large_beta_by_the_head_tail_split(beta):
         chex.assert_trees_all_close(got[2], want[2], rtol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("beta", [100.0, -100.0])
 def test_gradients_float32_at_beta_100(beta):
     # Most entries underflow the first pass: the head/tail VJP in float32, against float64
@@ -488,6 +490,7 @@ def test_maxplus_gradient_splits_ties():
     np.testing.assert_allclose(da, [[1 / 3, 1 / 3, 1 / 3]])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ties", [False, True])
 def test_tropical_gradient_with_dead_entries_matches_jnp_max(ties):
     # Entries with no finite term tie all k; elsewhere one k attains the maximum (the scatter
@@ -661,6 +664,7 @@ def test_battery_gradients_float64(beta, name, size):
         np.testing.assert_allclose(grads[2], dbeta, rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [ENGINE_SIZE, DEFINITION_SIZE], ids=["engine", "definition"])
 def test_battery_float32_gradients_and_batch(size):
     m, k, n = size

@@ -540,6 +540,7 @@ def test_softargmax_saves_one_residual():
     assert len(big) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("masked", [False, True])
 @pytest.mark.parametrize("beta", [0.8, -1.3])
 def test_check_grads_order_2(masked, beta):

@@ -178,6 +178,7 @@ def test_sixteen_bit_input():
 # Gradients
 
 
+@pytest.mark.slow
 def test_check_grads_float64():
     """Order 2 in (z, β, α) jointly for entmax (α in the traced path), order 1 elsewhere."""
     with jax.enable_x64(True):
@@ -254,6 +255,7 @@ def test_tsallis_max_limits_and_gradient():
         chex.assert_trees_all_close(g, entmax(x, alpha=alpha, beta=3.0), atol=1e-7)
 
 
+@pytest.mark.slow
 def test_fenchel_young_loss():
     z = jnp.asarray(_data((4, 6), seed=10), jnp.float32)
     labels = jax.nn.one_hot(jnp.array([0, 3, 5, 2]), 6)
@@ -385,6 +387,7 @@ def test_fenchel_young_loss_alpha_slope_at_one():
         np.testing.assert_allclose(jax.grad(f)(one), (f(one + h) - f(one)) / h, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_second_derivatives_nan_slices_tangents_and_signed_zeros():
     # Hessians of α = 1.5 with entries off the support are finite (the support weights √p have
     # a finite derivative at p = 0); a NaN entry makes its whole slice NaN, at β = 0 too; a
