@@ -45,6 +45,21 @@ def _smooth_max_rows(x, beta):
     return _lse(x, beta.astype(x.dtype), None, (1,))[:, 0]
 
 
+def _smooth_max_row_values(x, beta):
+    """The values of :func:`_smooth_max_rows` for finite β ≠ 0, for the forward pass only.
+
+    Shifted by each row's extreme in the direction of β, x* (the maximum for β > 0): x* + (1/β)
+    log Σ e^{β(x − x*)}. An infinite x* is not subtracted: the sum then holds a term e^{+inf} (an
+    infinite value) or only zeros (the empty sum), and a NaN stays. The kernel's form, accurate to
+    an ulp where one term dominates (log1p of the others), costs about twice as much here; the
+    entries repaired this way join the head/tail passes' sums, which take a plain log as well.
+    """
+    sign = jnp.sign(beta)
+    top = sign * jnp.max(sign * x, axis=1)
+    top = jnp.where(jnp.isfinite(top), top, 0.0)
+    return top + jnp.log(jnp.sum(jnp.exp(beta * (x - top[:, None])), axis=1)) / beta
+
+
 def _batched(fn, *arrays):
     """``fn`` of 2-D arrays over the batch of 3-D ones; a batch of one is called directly
     (vmapped, gathers, scatters and conditionals compile to slower batched forms on CPU)."""
@@ -274,7 +289,7 @@ def _exact_entries(a, b, beta, c, index):
         sel = _true_positions(index, flat.size, s, q)
         bi, i, j = _unravel(jnp.minimum(sel, flat.size - 1), c.shape)
         x = a[bi, i] + bt[bi, j]  # (q, K)
-        val = _smooth_max_rows(x, beta)
+        val = _smooth_max_row_values(x, beta)
         return flat.at[sel].set(val, mode="drop")
 
     flat = lax.fori_loop(0, (count + q - 1) // q, body, flat)
@@ -431,15 +446,18 @@ def _head_tail_pass(a, b, beta, r):
     p = _tail_offset(a.dtype)
     u, v, xa, xb, ra, iat, rb, ibt, row_ok, col_ok = _heads(a, b, beta, r)
     log_tail = _log_tail(xa, xb)
-    xat = xa.T
+    # A column's head pairs with the entries of A outside the row's head: xa with its head at
+    # -inf, transposed and materialised once (a test of every entry in every step, or a transpose
+    # fused into the steps' gathers, costs more than the copy).
+    xat = lax.optimization_barrier(jnp.where(xa > 0, -_INF, xa).T)
 
     def row_head(s):  # (m, n): k = the s-th largest of row i, any B_kj
         x = ra[s]
         return jnp.where((x > 0)[:, None], x[:, None] + xb[iat[s]], -_INF)
 
     def col_head(s):  # (n, m): k = the s-th largest of column j, outside the head of row i
-        y, g = rb[s], xat[ibt[s]]
-        return jnp.where((y > 0)[:, None] & ~(g > 0), y[:, None] + g, -_INF)
+        y = rb[s]
+        return jnp.where((y > 0)[:, None], y[:, None] + xat[ibt[s]], -_INF)
 
     # Two passes over the heads, each step one fused gather: the largest term M of every entry, then
     # Σ e^{x − M}. (A single pass of running pairs (M, S) splits into several kernels per step.)
