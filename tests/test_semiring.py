@@ -32,7 +32,8 @@ def reference_matmul(a, b, beta):
     """float64 (1/β) log Σ_k exp(β(A_ik + B_kj)), with the tropical limits at β = ±inf."""
     a = np.asarray(a, np.float64)
     b = np.asarray(b, np.float64)
-    x = a[..., :, :, None] + b[..., None, :, :]
+    with np.errstate(invalid="ignore"):  # +inf − inf is a NaN term
+        x = a[..., :, :, None] + b[..., None, :, :]
     if beta == INF:
         return x.max(axis=-2)
     if beta == -INF:
@@ -112,6 +113,20 @@ def test_matmul_many_dead_entries_and_nan():
     c = np.asarray(log_matmul(a, b, jnp.float32(beta)))
     ref = reference_matmul(a, b, beta)
     np.testing.assert_array_equal(np.isnan(c), np.isnan(ref))
+    assert_exact(c, ref)
+
+
+@pytest.mark.parametrize("beta", [1.0, 100.0, -100.0])
+def test_matmul_infinities_of_both_signs(beta):
+    # +inf and -inf in both operands: entries with a term +inf − inf are NaN, and the rows and
+    # columns holding an infinity in the direction of β go to the exact repair.
+    a, b = normal((136, 128), 46), normal((128, 128), 47)
+    a[2, 4], a[5, :3], a[9, 7] = INF, -INF, -INF
+    b[4, 6], b[7, 1], b[11, :] = -INF, INF, -INF
+    c = np.asarray(log_matmul(a, b, jnp.float32(beta)))
+    ref = reference_matmul(a, b, beta)
+    np.testing.assert_array_equal(np.isnan(c), np.isnan(ref))
+    assert np.isnan(ref).any() and np.isinf(ref).any()
     assert_exact(c, ref)
 
 

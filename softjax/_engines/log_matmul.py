@@ -168,7 +168,10 @@ def _dense_exact(a, b, beta):
         return s + jnp.sum(e, axis=1), None
 
     s, _ = lax.scan(acc, jnp.zeros_like(mx), _k_blocks(a, b, _dense_block(a.shape[1])))
-    return jnp.where(jnp.isfinite(mx), mx + jnp.log(s) / beta, mx)
+    # A NaN term (a NaN entry, or +inf − inf) makes the sum NaN, and nothing else does (its terms
+    # are ≥ 0); the blockwise maximum may have passed over it when another term is infinite.
+    c = jnp.where(jnp.isfinite(mx), mx + jnp.log(s) / beta, mx)
+    return jnp.where(jnp.isnan(s), s, c)
 
 
 def _dense_vjp(a, b, beta, c, g, mask):
