@@ -4,6 +4,8 @@ Run in its own process with ``XLA_FLAGS=--xla_force_host_platform_device_count=8
 does this); there is no distribution layer of softjax's own, only JAX's SPMD partitioner.
 """
 
+import functools
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -100,17 +102,29 @@ def test_semiring_matmul_sharded_value_and_gradient(mesh, semiring):
 # defaults to Explicit in current JAX): the batch, the reduced axis or both sharded.
 
 
+def _edge_data():
+    x = _data((16, 64), seed=4)
+    return x.at[3].set(-jnp.inf).at[5, 7].set(jnp.inf).at[6, :8].set(1.0)
+
+
+def _functions(case):
+    return [CASES[case]] + ([jax.grad(loss(case))] if case in DIFFERENTIABLE else [])
+
+
+@functools.cache
+def _single_device(case):
+    """The case's value (and gradient) on one device, computed once for every mesh and spec."""
+    return [jax.jit(f)(_edge_data()) for f in _functions(case)]
+
+
 @pytest.mark.parametrize("spec", [P("x", None), P(None, "y"), P("x", "y")], ids=str)
 @pytest.mark.parametrize("case", list(CASES))
 def test_every_function_under_auto_and_explicit_meshes(typed_mesh, spec, case):
-    x = _data((16, 64), seed=4)
-    x = x.at[3].set(-jnp.inf).at[5, 7].set(jnp.inf).at[6, :8].set(1.0)
-    xs = jax.device_put(x, NamedSharding(typed_mesh, spec))
-    functions = [CASES[case]] + ([jax.grad(loss(case))] if case in DIFFERENTIABLE else [])
+    xs = jax.device_put(_edge_data(), NamedSharding(typed_mesh, spec))
     # A soft rank's gradient sums a block of up to 64 terms of size about β: the partitioner's
     # order of summation moves it by float32 rounding of that sum (about 1e-5).
     atol = 2e-5 if case.startswith("soft_rank") else 1e-6
-    for f in functions:
+    for f, want in zip(_functions(case), _single_device(case), strict=True):
         with jax.set_mesh(typed_mesh):
             got = jax.jit(f)(xs)
-        chex.assert_trees_all_close(got, jax.jit(f)(x), rtol=1e-5, atol=atol)
+        chex.assert_trees_all_close(got, want, rtol=1e-5, atol=atol)
