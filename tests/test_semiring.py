@@ -128,6 +128,22 @@ def test_matmul_infinities_of_both_signs(beta):
     np.testing.assert_array_equal(np.isnan(c), np.isnan(ref))
     assert np.isnan(ref).any() and np.isinf(ref).any()
     assert_exact(c, ref)
+    # A column of A at +inf: every entry has an infinite term, so the dense repair serves them all.
+    a, b = normal((136, 128), 1), normal((128, 128), 2)
+    a[:, 0] = INF if beta > 0 else -INF
+    b[0, 0], b[1, 0] = -a[0, 0], a[0, 0]
+    c = np.asarray(log_matmul(a, b, jnp.float32(beta)))
+    ref = reference_matmul(a, b, beta)
+    np.testing.assert_array_equal(np.isnan(c), np.isnan(ref))
+    assert np.isnan(ref[:, 0]).all()
+    assert_exact(c, ref)
+
+
+@pytest.mark.parametrize("beta", [1e30, 1e38, -1e38, 3e38])
+def test_matmul_at_beta_near_the_largest_float_is_the_tropical_product(beta):
+    a, b = normal((136, 128), 48), normal((128, 128), 49)
+    tropical = LogSemiring(INF if beta > 0 else -INF).matmul(a, b)
+    assert_exact(log_matmul(a, b, jnp.float32(beta)), np.asarray(tropical, np.float64))
 
 
 def test_matmul_repairs_few_damaged_entries():

@@ -49,15 +49,15 @@ def _smooth_max_row_values(x, beta):
     """The values of :func:`_smooth_max_rows` for finite β ≠ 0, for the forward pass only.
 
     Shifted by each row's extreme in the direction of β, x* (the maximum for β > 0): x* + (1/β)
-    log Σ e^{β(x − x*)}. An infinite x* is not subtracted: the sum then holds a term e^{+inf} (an
-    infinite value) or only zeros (the empty sum), and a NaN stays. The kernel's form, accurate to
-    an ulp where one term dominates (log1p of the others), costs about twice as much here; the
+    log Σ e^{β(x − x*)}, and x* itself where it is infinite (unless a term is NaN). The kernel's
+    form, accurate to an ulp where one term dominates (log1p of the others), is slower here; the
     entries repaired this way join the head/tail passes' sums, which take a plain log as well.
     """
     sign = jnp.sign(beta)
     top = sign * jnp.max(sign * x, axis=1)
-    top = jnp.where(jnp.isfinite(top), top, 0.0)
-    return top + jnp.log(jnp.sum(jnp.exp(beta * (x - top[:, None])), axis=1)) / beta
+    shift = jnp.where(jnp.isfinite(top), top, 0.0)
+    s = jnp.sum(jnp.exp(beta * (x - shift[:, None])), axis=1)
+    return jnp.where(jnp.isinf(top) & ~jnp.isnan(s), top, shift + jnp.log(s) / beta)
 
 
 def _batched(fn, *arrays):
@@ -218,9 +218,10 @@ def _slack(beta, shift):
     """How much larger than eps the relative error of a sum may be, as a log: max(1, β|u + v|/2).
 
     The product is formed as u + v + log(S)/β; rounding u + v alone errs by up to eps·|u + v|/2,
-    so a relative error of S up to eps·β|u + v|/2 adds no more than that.
+    so a relative error of S up to eps·β|u + v|/2 adds no more than that. Formed from logs: β|u + v|
+    may overflow (β near the largest float), and an infinite slack would trust a sum of zero.
     """
-    return jnp.log(jnp.maximum(1.0, 0.5 * jnp.abs(beta * shift)))
+    return jnp.maximum(0.0, jnp.log(jnp.abs(beta)) + jnp.log(0.5 * jnp.abs(shift)))
 
 
 def _chunk(k):
